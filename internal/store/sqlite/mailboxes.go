@@ -1,0 +1,316 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"mailroom/internal/store"
+)
+
+const mailboxCols = "id, account_id, name, special_use, subscribed, uidvalidity, uidnext, highest_modseq, messages, size"
+
+func scanMailbox(row interface{ Scan(...any) error }) (*store.Mailbox, error) {
+	var m store.Mailbox
+	if err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.SpecialUse, &m.Subscribed, &m.UIDValidity,
+		&m.UIDNext, &m.HighestModSeq, &m.Messages, &m.Size); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// createMailbox inserts a mailbox with a fresh UIDVALIDITY: per account,
+// strictly increasing and at least the current time, so a mailbox deleted
+// and created again under the same name never reuses one (RFC 9051 §2.3.1.1).
+func createMailbox(tx *sql.Tx, accountID int64, m store.NewMailbox) (*store.Mailbox, error) {
+	name, err := store.CanonicalMailboxName(m.Name)
+	if err != nil {
+		return nil, err
+	}
+	var uidv int64
+	if err := tx.QueryRow(`UPDATE accounts SET next_uidvalidity = max(next_uidvalidity + 1, ?)
+		WHERE id = ? RETURNING next_uidvalidity`, time.Now().Unix(), accountID).Scan(&uidv); err != nil {
+		return nil, notFound(err, fmt.Sprintf("account #%d", accountID))
+	}
+	if uidv > 1<<32-1 {
+		return nil, fmt.Errorf("store: UIDVALIDITY exhausted for account #%d", accountID)
+	}
+	mb, err := scanMailbox(tx.QueryRow(`INSERT INTO mailboxes (account_id, name, special_use, subscribed, uidvalidity)
+		VALUES (?, ?, ?, ?, ?) RETURNING `+mailboxCols, accountID, name, m.SpecialUse, m.Subscribed, uidv))
+	if isUnique(err) {
+		return nil, fmt.Errorf("mailbox %s: %w", name, store.ErrExists)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := recordChange(tx, accountID, store.ChangeMailboxCreate, mb.ID, name, 0, nil); err != nil {
+		return nil, err
+	}
+	return mb, nil
+}
+
+// recordChange appends to the account's change feed.
+func recordChange(tx *sql.Tx, accountID int64, kind store.ChangeKind, mailboxID int64, name string, modseq uint64, uids []uint32) (int64, error) {
+	var seq int64
+	if err := tx.QueryRow("UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
+		accountID).Scan(&seq); err != nil {
+		return 0, notFound(err, fmt.Sprintf("account #%d", accountID))
+	}
+	_, err := tx.Exec("INSERT INTO changes (account_id, seq, kind, mailbox_id, mailbox, modseq, uids) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		accountID, seq, int(kind), mailboxID, name, modseq, formatUIDs(uids))
+	return seq, err
+}
+
+func formatUIDs(uids []uint32) string {
+	var b strings.Builder
+	for i, u := range uids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(uint64(u), 10))
+	}
+	return b.String()
+}
+
+func parseUIDs(s string) []uint32 {
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, ",")
+	out := make([]uint32, 0, len(parts))
+	for _, p := range parts {
+		n, err := strconv.ParseUint(p, 10, 32)
+		if err == nil {
+			out = append(out, uint32(n))
+		}
+	}
+	return out
+}
+
+func (s *Store) CreateMailbox(ctx context.Context, accountID int64, m store.NewMailbox) (*store.Mailbox, error) {
+	var mb *store.Mailbox
+	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		var err error
+		mb, err = createMailbox(tx, accountID, m)
+		return func() { s.hub.Notify(accountID) }, err
+	})
+	return mb, err
+}
+
+func (s *Store) Mailbox(ctx context.Context, accountID int64, name string) (*store.Mailbox, error) {
+	cname, err := store.CanonicalMailboxName(name)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := scanMailbox(s.rdb.QueryRowContext(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? AND name = ?", accountID, cname))
+	return mb, notFound(err, "mailbox "+cname)
+}
+
+func (s *Store) MailboxByID(ctx context.Context, accountID, id int64) (*store.Mailbox, error) {
+	mb, err := scanMailbox(s.rdb.QueryRowContext(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? AND id = ?", accountID, id))
+	return mb, notFound(err, fmt.Sprintf("mailbox #%d", id))
+}
+
+func (s *Store) Mailboxes(ctx context.Context, accountID int64) ([]store.Mailbox, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? ORDER BY name", accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Mailbox
+	for rows.Next() {
+		mb, err := scanMailbox(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *mb)
+	}
+	return out, rows.Err()
+}
+
+func mailboxTx(tx *sql.Tx, accountID int64, name string) (*store.Mailbox, error) {
+	mb, err := scanMailbox(tx.QueryRow("SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? AND name = ?", accountID, name))
+	return mb, notFound(err, "mailbox "+name)
+}
+
+// RenameMailbox renames a mailbox and its children (RFC 9051 §6.3.6).
+// Renaming INBOX moves its messages to a new mailbox and leaves INBOX empty.
+func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to string) error {
+	from, err := store.CanonicalMailboxName(from)
+	if err != nil {
+		return err
+	}
+	to, err = store.CanonicalMailboxName(to)
+	if err != nil {
+		return err
+	}
+	if from == to {
+		return fmt.Errorf("mailbox %s: %w", to, store.ErrExists)
+	}
+	if to == "INBOX" || strings.HasPrefix(to, from+"/") {
+		return fmt.Errorf("rename %s to %s: %w", from, to, store.ErrNotPermitted)
+	}
+	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		src, err := mailboxTx(tx, accountID, from)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := mailboxTx(tx, accountID, to); err == nil {
+			return nil, fmt.Errorf("mailbox %s: %w", to, store.ErrExists)
+		}
+		if from == "INBOX" {
+			dst, err := createMailbox(tx, accountID, store.NewMailbox{Name: to, Subscribed: src.Subscribed})
+			if err != nil {
+				return nil, err
+			}
+			uids, err := allUIDs(tx, src.ID)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := moveTx(tx, accountID, src.ID, dst.ID, uids); err != nil {
+				return nil, err
+			}
+			return func() { s.hub.Notify(accountID) }, nil
+		}
+		rows, err := tx.Query(`SELECT id, name FROM mailboxes WHERE account_id = ? AND (name = ? OR substr(name, 1, ?) = ?)`,
+			accountID, from, len(from)+1, from+"/")
+		if err != nil {
+			return nil, err
+		}
+		type ren struct {
+			id   int64
+			name string
+		}
+		var rs []ren
+		for rows.Next() {
+			var r ren
+			if err := rows.Scan(&r.id, &r.name); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			rs = append(rs, r)
+		}
+		rows.Close()
+		for _, r := range rs {
+			newName := to + r.name[len(from):]
+			if _, err := store.CanonicalMailboxName(newName); err != nil {
+				return nil, err
+			}
+			_, err := tx.Exec("UPDATE mailboxes SET name = ? WHERE id = ?", newName, r.id)
+			if isUnique(err) {
+				return nil, fmt.Errorf("mailbox %s: %w", newName, store.ErrExists)
+			}
+			if err != nil {
+				return nil, err
+			}
+			if _, err := recordChange(tx, accountID, store.ChangeMailboxRename, r.id, newName, 0, nil); err != nil {
+				return nil, err
+			}
+		}
+		return func() { s.hub.Notify(accountID) }, nil
+	})
+}
+
+// DeleteMailbox removes a mailbox and its messages; children stay. INBOX
+// cannot be deleted (RFC 9051 §6.3.5).
+func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string) error {
+	name, err := store.CanonicalMailboxName(name)
+	if err != nil {
+		return err
+	}
+	if name == "INBOX" {
+		return fmt.Errorf("delete INBOX: %w", store.ErrNotPermitted)
+	}
+	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		mb, err := mailboxTx(tx, accountID, name)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := tx.Query("SELECT blob_id, size FROM messages WHERE mailbox_id = ?", mb.ID)
+		if err != nil {
+			return nil, err
+		}
+		var ids []string
+		var bytes int64
+		for rows.Next() {
+			var b string
+			var sz int64
+			if err := rows.Scan(&b, &sz); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			ids = append(ids, b)
+			bytes += sz
+		}
+		rows.Close()
+		for _, q := range []string{
+			"DELETE FROM messages WHERE mailbox_id = ?",
+			"DELETE FROM tombstones WHERE mailbox_id = ?",
+			"DELETE FROM mailboxes WHERE id = ?",
+		} {
+			if _, err := tx.Exec(q, mb.ID); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := tx.Exec("UPDATE accounts SET used_bytes = used_bytes - ?, used_messages = used_messages - ? WHERE id = ?",
+			bytes, len(ids), accountID); err != nil {
+			return nil, err
+		}
+		unref, err := releaseBlobs(tx, ids)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := recordChange(tx, accountID, store.ChangeMailboxDelete, mb.ID, name, 0, nil); err != nil {
+			return nil, err
+		}
+		return func() { s.removeBodies(unref); s.hub.Notify(accountID) }, nil
+	})
+}
+
+func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error {
+	name, err := store.CanonicalMailboxName(name)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		res, err := tx.Exec("UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?", subscribed, accountID, name)
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil, fmt.Errorf("mailbox %s: %w", name, store.ErrNotFound)
+		}
+		return nil, nil
+	})
+}
+
+func (s *Store) Changes(ctx context.Context, accountID int64, sinceSeq int64) ([]store.Change, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT seq, kind, mailbox_id, mailbox, modseq, uids FROM changes WHERE account_id = ? AND seq > ? ORDER BY seq",
+		accountID, sinceSeq)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Change
+	for rows.Next() {
+		var c store.Change
+		var kind int
+		var uids string
+		if err := rows.Scan(&c.Seq, &kind, &c.MailboxID, &c.Mailbox, &c.ModSeq, &uids); err != nil {
+			return nil, err
+		}
+		c.Kind = store.ChangeKind(kind)
+		c.UIDs = parseUIDs(uids)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) LastChange(ctx context.Context, accountID int64) (int64, error) {
+	var seq int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT change_seq FROM accounts WHERE id = ?", accountID).Scan(&seq)
+	return seq, notFound(err, fmt.Sprintf("account #%d", accountID))
+}

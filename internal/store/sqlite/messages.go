@@ -1,0 +1,588 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"mailroom/internal/blob"
+	"mailroom/internal/store"
+)
+
+type bodyWriter struct{ w *blob.Writer }
+
+func (b bodyWriter) Write(p []byte) (int, error) { return b.w.Write(p) }
+func (b bodyWriter) Abort()                      { b.w.Abort() }
+func (b bodyWriter) Commit() (store.BlobRef, error) {
+	if err := b.w.Commit(); err != nil {
+		return store.BlobRef{}, err
+	}
+	return store.BlobRef{ID: b.w.ID(), Size: b.w.Size()}, nil
+}
+
+func (s *Store) NewBody(ctx context.Context) (store.BodyWriter, error) {
+	w, err := s.blobs.Create()
+	if err != nil {
+		return nil, err
+	}
+	return bodyWriter{w}, nil
+}
+
+type body struct {
+	*os.File
+	size int64
+}
+
+func (b body) Size() int64 { return b.size }
+
+func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error) {
+	f, err := s.blobs.Open(blobID)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("%w: %s", store.ErrBodyMissing, blobID)
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return body{f, fi.Size()}, nil
+}
+
+func joinFlags(f []string) string { return strings.Join(store.NormalizeFlags(f), " ") }
+
+func splitFlags(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, " ")
+}
+
+// checkQuota fails with ErrOverQuota when adding bytes and msgs to the
+// account would exceed its limits. Quota is enforced inside the writer's
+// transaction, so concurrent deliveries cannot overshoot it together.
+func (s *Store) checkQuota(tx *sql.Tx, accountID, bytes, msgs int64) error {
+	a, err := scanAccount(tx.QueryRow("SELECT "+accountCols+" FROM accounts WHERE id = ?", accountID))
+	if err != nil {
+		return notFound(err, fmt.Sprintf("account #%d", accountID))
+	}
+	l := s.Limits(a)
+	if l.Bytes > 0 && a.UsedBytes+bytes > l.Bytes {
+		return fmt.Errorf("%w: %d of %d bytes used, %d more needed", store.ErrOverQuota, a.UsedBytes, l.Bytes, bytes)
+	}
+	if l.Messages > 0 && a.UsedMessages+msgs > l.Messages {
+		return fmt.Errorf("%w: %d of %d messages", store.ErrOverQuota, a.UsedMessages, l.Messages)
+	}
+	return nil
+}
+
+// nextUIDs reserves n UIDs and one new MODSEQ in a mailbox.
+func nextUIDs(tx *sql.Tx, accountID, mailboxID int64, n int, addBytes int64) (first uint32, modseq uint64, uidv uint32, name string, err error) {
+	var next int64
+	err = tx.QueryRow(`UPDATE mailboxes SET uidnext = uidnext + ?, highest_modseq = highest_modseq + 1,
+		messages = messages + ?, size = size + ? WHERE id = ? AND account_id = ?
+		RETURNING uidnext, highest_modseq, uidvalidity, name`, n, n, addBytes, mailboxID, accountID).Scan(&next, &modseq, &uidv, &name)
+	if err != nil {
+		return 0, 0, 0, "", notFound(err, fmt.Sprintf("mailbox #%d", mailboxID))
+	}
+	if next > 1<<32-1 {
+		return 0, 0, 0, "", fmt.Errorf("store: mailbox %s has run out of UIDs", name)
+	}
+	return uint32(next - int64(n)), modseq, uidv, name, nil
+}
+
+// bumpModSeq gives a mailbox a new HIGHESTMODSEQ and adjusts its counters.
+func bumpModSeq(tx *sql.Tx, mailboxID int64, dMsgs, dBytes int64) (uint64, string, error) {
+	var modseq uint64
+	var name string
+	err := tx.QueryRow(`UPDATE mailboxes SET highest_modseq = highest_modseq + 1, messages = messages + ?, size = size + ?
+		WHERE id = ? RETURNING highest_modseq, name`, dMsgs, dBytes, mailboxID).Scan(&modseq, &name)
+	return modseq, name, notFound(err, fmt.Sprintf("mailbox #%d", mailboxID))
+}
+
+func nextEmailIDs(tx *sql.Tx, accountID int64, n int) (int64, error) {
+	var next int64
+	err := tx.QueryRow("UPDATE accounts SET next_email_id = next_email_id + ? WHERE id = ? RETURNING next_email_id",
+		n, accountID).Scan(&next)
+	return next - int64(n), notFound(err, fmt.Sprintf("account #%d", accountID))
+}
+
+func (s *Store) Append(ctx context.Context, accountID int64, msgs []store.AppendMessage, enforceQuota bool) ([]store.AppendResult, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	bodies := make([]string, len(msgs))
+	for i, m := range msgs {
+		if !blob.ValidID(m.Body.ID) {
+			return nil, fmt.Errorf("%w: %q", store.ErrBodyMissing, m.Body.ID)
+		}
+		bodies[i] = m.Body.ID
+	}
+	var results []store.AppendResult
+	err := s.write(ctx, bodies, func(tx *sql.Tx) (func(), error) {
+		results = results[:0]
+		var total int64
+		for _, m := range msgs {
+			total += m.Body.Size
+		}
+		if enforceQuota {
+			if err := s.checkQuota(tx, accountID, total, int64(len(msgs))); err != nil {
+				return nil, err
+			}
+		}
+		// Group by mailbox in input order: one UID range and MODSEQ each.
+		byMailbox := map[int64][]int{}
+		var order []int64
+		for i, m := range msgs {
+			if _, ok := byMailbox[m.MailboxID]; !ok {
+				order = append(order, m.MailboxID)
+			}
+			byMailbox[m.MailboxID] = append(byMailbox[m.MailboxID], i)
+		}
+		emailID, err := nextEmailIDs(tx, accountID, len(msgs))
+		if err != nil {
+			return nil, err
+		}
+		results = make([]store.AppendResult, len(msgs))
+		now := time.Now()
+		for _, mbID := range order {
+			idx := byMailbox[mbID]
+			var bytes int64
+			for _, i := range idx {
+				bytes += msgs[i].Body.Size
+			}
+			first, modseq, uidv, name, err := nextUIDs(tx, accountID, mbID, len(idx), bytes)
+			if err != nil {
+				return nil, err
+			}
+			uids := make([]uint32, len(idx))
+			for k, i := range idx {
+				m := msgs[i]
+				uid := first + uint32(k)
+				uids[k] = uid
+				date := m.InternalDate
+				if date.IsZero() {
+					date = now
+				}
+				_, off := date.Zone()
+				if _, err := tx.Exec(`INSERT INTO blobs (id, refs, size) VALUES (?, 1, ?)
+					ON CONFLICT (id) DO UPDATE SET refs = refs + 1`, m.Body.ID, m.Body.Size); err != nil {
+					return nil, err
+				}
+				if _, err := tx.Exec(`INSERT INTO messages (account_id, mailbox_id, uid, email_id, modseq, flags,
+					internal_date, internal_tz, save_date, size, blob_id, structure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					accountID, mbID, uid, emailID+int64(i), modseq, joinFlags(m.Flags), date.Unix(), off, now.Unix(),
+					m.Body.Size, m.Body.ID, m.Structure); err != nil {
+					return nil, err
+				}
+				results[i] = store.AppendResult{MailboxID: mbID, UIDValidity: uidv, UID: uid, ModSeq: modseq, EmailID: emailID + int64(i)}
+			}
+			if _, err := recordChange(tx, accountID, store.ChangeAppend, mbID, name, modseq, uids); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := tx.Exec("UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ?",
+			total, len(msgs), accountID); err != nil {
+			return nil, err
+		}
+		return func() { s.hub.Notify(accountID) }, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+const messageCols = "mailbox_id, uid, email_id, modseq, flags, internal_date, internal_tz, save_date, size, blob_id, structure"
+
+func scanMessage(row interface{ Scan(...any) error }) (store.Message, error) {
+	var m store.Message
+	var flags string
+	var date, tz, saved int64
+	err := row.Scan(&m.MailboxID, &m.UID, &m.EmailID, &m.ModSeq, &flags, &date, &tz, &saved, &m.Size, &m.BlobID, &m.Structure)
+	m.Flags = splitFlags(flags)
+	m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", int(tz)))
+	m.SaveDate = time.Unix(saved, 0)
+	return m, err
+}
+
+func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, fromUID uint32) ([]store.Message, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+messageCols+" FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid >= ? ORDER BY uid",
+		accountID, mailboxID, fromUID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// messagesTx loads the rows of uids (sorted, missing ones skipped).
+func messagesTx(tx *sql.Tx, accountID, mailboxID int64, uids []uint32) ([]store.Message, error) {
+	sorted := append([]uint32(nil), uids...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	var out []store.Message
+	stmt, err := tx.Prepare("SELECT " + messageCols + " FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid = ?")
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	var last uint32
+	for i, u := range sorted {
+		if i > 0 && u == last {
+			continue
+		}
+		last = u
+		m, err := scanMessage(stmt.QueryRow(accountID, mailboxID, u))
+		if err == sql.ErrNoRows {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func allUIDs(tx *sql.Tx, mailboxID int64) ([]uint32, error) {
+	rows, err := tx.Query("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", mailboxID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var u uint32
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) SetFlags(ctx context.Context, accountID, mailboxID int64, uids []uint32, op store.FlagOp, flags []string, unchangedSince uint64) ([]store.FlagUpdate, []uint32, error) {
+	var updates []store.FlagUpdate
+	var failed []uint32
+	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		updates, failed = nil, nil
+		msgs, err := messagesTx(tx, accountID, mailboxID, uids)
+		if err != nil {
+			return nil, err
+		}
+		var modseq uint64
+		var name string
+		var changed []uint32
+		for _, m := range msgs {
+			if unchangedSince > 0 && m.ModSeq > unchangedSince {
+				failed = append(failed, m.UID)
+				continue
+			}
+			nf := store.ApplyFlags(m.Flags, op, flags)
+			if store.EqualFlags(nf, store.NormalizeFlags(m.Flags)) {
+				updates = append(updates, store.FlagUpdate{UID: m.UID, Flags: nf, ModSeq: m.ModSeq})
+				continue
+			}
+			if modseq == 0 {
+				if modseq, name, err = bumpModSeq(tx, mailboxID, 0, 0); err != nil {
+					return nil, err
+				}
+			}
+			if _, err := tx.Exec("UPDATE messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
+				strings.Join(nf, " "), modseq, mailboxID, m.UID); err != nil {
+				return nil, err
+			}
+			changed = append(changed, m.UID)
+			updates = append(updates, store.FlagUpdate{UID: m.UID, Flags: nf, ModSeq: modseq})
+		}
+		if len(changed) == 0 {
+			return nil, nil
+		}
+		if _, err := recordChange(tx, accountID, store.ChangeFlags, mailboxID, name, modseq, changed); err != nil {
+			return nil, err
+		}
+		return func() { s.hub.Notify(accountID) }, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return updates, failed, nil
+}
+
+// copyTx copies messages into dst with new UIDs, sharing their bodies.
+// keepEmailID is set by Move.
+func copyTx(tx *sql.Tx, accountID int64, msgs []store.Message, dst int64, keepEmailID bool) (*store.CopyResult, int64, error) {
+	var bytes int64
+	for _, m := range msgs {
+		bytes += m.Size
+	}
+	first, modseq, uidv, name, err := nextUIDs(tx, accountID, dst, len(msgs), bytes)
+	if err != nil {
+		return nil, 0, err
+	}
+	var emailID int64
+	if !keepEmailID {
+		if emailID, err = nextEmailIDs(tx, accountID, len(msgs)); err != nil {
+			return nil, 0, err
+		}
+	}
+	res := &store.CopyResult{UIDValidity: uidv}
+	uids := make([]uint32, len(msgs))
+	now := time.Now().Unix()
+	for i, m := range msgs {
+		uid := first + uint32(i)
+		uids[i] = uid
+		eid := m.EmailID
+		if !keepEmailID {
+			eid = emailID + int64(i)
+		}
+		_, off := m.InternalDate.Zone()
+		if _, err := tx.Exec(`INSERT INTO messages (account_id, mailbox_id, uid, email_id, modseq, flags,
+			internal_date, internal_tz, save_date, size, blob_id, structure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			accountID, dst, uid, eid, modseq, strings.Join(m.Flags, " "), m.InternalDate.Unix(), off, now,
+			m.Size, m.BlobID, m.Structure); err != nil {
+			return nil, 0, err
+		}
+		if _, err := tx.Exec("UPDATE blobs SET refs = refs + 1 WHERE id = ?", m.BlobID); err != nil {
+			return nil, 0, err
+		}
+		res.Pairs = append(res.Pairs, store.UIDPair{From: m.UID, To: uid})
+	}
+	if _, err := recordChange(tx, accountID, store.ChangeAppend, dst, name, modseq, uids); err != nil {
+		return nil, 0, err
+	}
+	return res, bytes, nil
+}
+
+func (s *Store) Copy(ctx context.Context, accountID, fromMailbox, toMailbox int64, uids []uint32, enforceQuota bool) (*store.CopyResult, error) {
+	var res *store.CopyResult
+	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		if _, err := scanMailbox(tx.QueryRow("SELECT "+mailboxCols+" FROM mailboxes WHERE id = ? AND account_id = ?", fromMailbox, accountID)); err != nil {
+			return nil, notFound(err, fmt.Sprintf("mailbox #%d", fromMailbox))
+		}
+		msgs, err := messagesTx(tx, accountID, fromMailbox, uids)
+		if err != nil {
+			return nil, err
+		}
+		if len(msgs) == 0 {
+			res = &store.CopyResult{}
+			mb, err := scanMailbox(tx.QueryRow("SELECT "+mailboxCols+" FROM mailboxes WHERE id = ? AND account_id = ?", toMailbox, accountID))
+			if err != nil {
+				return nil, notFound(err, fmt.Sprintf("mailbox #%d", toMailbox))
+			}
+			res.UIDValidity = mb.UIDValidity
+			return nil, nil
+		}
+		var bytes int64
+		for _, m := range msgs {
+			bytes += m.Size
+		}
+		if enforceQuota {
+			if err := s.checkQuota(tx, accountID, bytes, int64(len(msgs))); err != nil {
+				return nil, err
+			}
+		}
+		res, _, err = copyTx(tx, accountID, msgs, toMailbox, false)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec("UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ?",
+			bytes, len(msgs), accountID); err != nil {
+			return nil, err
+		}
+		return func() { s.hub.Notify(accountID) }, nil
+	})
+	return res, err
+}
+
+// moveTx moves messages: copies keeping their EmailID, then expunges the
+// sources (RFC 6851 §3.3). Quota usage is unchanged.
+func moveTx(tx *sql.Tx, accountID, from, to int64, uids []uint32) (*store.CopyResult, error) {
+	msgs, err := messagesTx(tx, accountID, from, uids)
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) == 0 {
+		mb, err := scanMailbox(tx.QueryRow("SELECT "+mailboxCols+" FROM mailboxes WHERE id = ? AND account_id = ?", to, accountID))
+		if err != nil {
+			return nil, notFound(err, fmt.Sprintf("mailbox #%d", to))
+		}
+		return &store.CopyResult{UIDValidity: mb.UIDValidity}, nil
+	}
+	res, bytes, err := copyTx(tx, accountID, msgs, to, true)
+	if err != nil {
+		return nil, err
+	}
+	// The copies took a reference each and the expunge releases one each;
+	// the expunge also takes the usage that the copies keep.
+	if _, err := expungeTx(tx, accountID, from, msgs); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec("UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ?",
+		bytes, len(msgs), accountID); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (s *Store) Move(ctx context.Context, accountID, fromMailbox, toMailbox int64, uids []uint32) (*store.CopyResult, error) {
+	if fromMailbox == toMailbox {
+		return nil, fmt.Errorf("move into the same mailbox: %w", store.ErrNotPermitted)
+	}
+	var res *store.CopyResult
+	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		if _, err := scanMailbox(tx.QueryRow("SELECT "+mailboxCols+" FROM mailboxes WHERE id = ? AND account_id = ?", fromMailbox, accountID)); err != nil {
+			return nil, notFound(err, fmt.Sprintf("mailbox #%d", fromMailbox))
+		}
+		var err error
+		res, err = moveTx(tx, accountID, fromMailbox, toMailbox, uids)
+		if err != nil {
+			return nil, err
+		}
+		return func() { s.hub.Notify(accountID) }, nil
+	})
+	return res, err
+}
+
+// expungeTx removes messages, leaving tombstones, and releases their bodies.
+// It returns the bodies left without a reference.
+func expungeTx(tx *sql.Tx, accountID, mailboxID int64, msgs []store.Message) ([]string, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	var bytes int64
+	for _, m := range msgs {
+		bytes += m.Size
+	}
+	modseq, name, err := bumpModSeq(tx, mailboxID, -int64(len(msgs)), -bytes)
+	if err != nil {
+		return nil, err
+	}
+	uids := make([]uint32, len(msgs))
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		uids[i] = m.UID
+		ids[i] = m.BlobID
+		if _, err := tx.Exec("DELETE FROM messages WHERE mailbox_id = ? AND uid = ?", mailboxID, m.UID); err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec("INSERT INTO tombstones (account_id, mailbox_id, uid, modseq) VALUES (?, ?, ?, ?)",
+			accountID, mailboxID, m.UID, modseq); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tx.Exec("UPDATE accounts SET used_bytes = used_bytes - ?, used_messages = used_messages - ? WHERE id = ?",
+		bytes, len(msgs), accountID); err != nil {
+		return nil, err
+	}
+	if _, err := recordChange(tx, accountID, store.ChangeExpunge, mailboxID, name, modseq, uids); err != nil {
+		return nil, err
+	}
+	return releaseBlobs(tx, ids)
+}
+
+// releaseBlobs drops one reference per id and returns the ids that reached
+// zero (their rows are deleted; files go after the commit).
+func releaseBlobs(tx *sql.Tx, ids []string) ([]string, error) {
+	var unref []string
+	for _, id := range ids {
+		var refs int64
+		if err := tx.QueryRow("UPDATE blobs SET refs = refs - 1 WHERE id = ? RETURNING refs", id).Scan(&refs); err != nil {
+			return nil, fmt.Errorf("release body %s: %w", id, err)
+		}
+		if refs <= 0 {
+			if _, err := tx.Exec("DELETE FROM blobs WHERE id = ?", id); err != nil {
+				return nil, err
+			}
+			unref = append(unref, id)
+		}
+	}
+	return unref, nil
+}
+
+// removeBodies deletes body files no longer referenced. A failure leaves an
+// orphan for the sweep; it never affects mail.
+func (s *Store) removeBodies(ids []string) {
+	for _, id := range ids {
+		if err := s.blobs.Remove(id); err != nil {
+			s.log.Warn("remove unreferenced body", "blob", id, "err", err)
+		}
+	}
+}
+
+func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error) {
+	var removed []uint32
+	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		removed = nil
+		var msgs []store.Message
+		var err error
+		if uids == nil {
+			rows, err := tx.Query("SELECT "+messageCols+" FROM messages WHERE account_id = ? AND mailbox_id = ? AND (' ' || flags || ' ') LIKE '% \\Deleted %' ORDER BY uid",
+				accountID, mailboxID)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				m, err := scanMessage(rows)
+				if err != nil {
+					rows.Close()
+					return nil, err
+				}
+				msgs = append(msgs, m)
+			}
+			rows.Close()
+		} else {
+			msgs, err = messagesTx(tx, accountID, mailboxID, uids)
+			if err != nil {
+				return nil, err
+			}
+		}
+		unref, err := expungeTx(tx, accountID, mailboxID, msgs)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			removed = append(removed, m.UID)
+		}
+		if len(msgs) == 0 {
+			return nil, nil
+		}
+		return func() { s.removeBodies(unref); s.hub.Notify(accountID) }, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return removed, nil
+}
+
+func (s *Store) Vanished(ctx context.Context, accountID, mailboxID int64, since uint64) ([]uint32, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT uid FROM tombstones WHERE account_id = ? AND mailbox_id = ? AND modseq > ? ORDER BY uid",
+		accountID, mailboxID, since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var u uint32
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}

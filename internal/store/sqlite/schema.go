@@ -1,0 +1,119 @@
+package sqlite
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+// The schema keeps account_id on every mail row so that the same SQL serves
+// a PostgreSQL backend. Times are Unix seconds plus a zone offset in seconds
+// (IMAP INTERNALDATE keeps the zone).
+var migrations = []string{
+	`CREATE TABLE domains (
+		name     TEXT PRIMARY KEY,
+		catchall TEXT NOT NULL DEFAULT ''
+	);
+	CREATE TABLE accounts (
+		id               INTEGER PRIMARY KEY,
+		address          TEXT NOT NULL,
+		address_fold     TEXT NOT NULL UNIQUE,
+		password         TEXT NOT NULL,
+		quota_bytes      INTEGER NOT NULL DEFAULT -1,
+		quota_messages   INTEGER NOT NULL DEFAULT -1,
+		used_bytes       INTEGER NOT NULL DEFAULT 0,
+		used_messages    INTEGER NOT NULL DEFAULT 0,
+		next_email_id    INTEGER NOT NULL DEFAULT 1,
+		next_uidvalidity INTEGER NOT NULL,
+		change_seq       INTEGER NOT NULL DEFAULT 0,
+		created          INTEGER NOT NULL
+	);
+	CREATE TABLE aliases (
+		address_fold TEXT NOT NULL,
+		address      TEXT NOT NULL,
+		target       TEXT NOT NULL,
+		PRIMARY KEY (address_fold, target)
+	);
+	CREATE TABLE mailboxes (
+		id             INTEGER PRIMARY KEY,
+		account_id     INTEGER NOT NULL REFERENCES accounts(id),
+		name           TEXT NOT NULL,
+		special_use    TEXT NOT NULL DEFAULT '',
+		subscribed     INTEGER NOT NULL DEFAULT 0,
+		uidvalidity    INTEGER NOT NULL,
+		uidnext        INTEGER NOT NULL DEFAULT 1,
+		highest_modseq INTEGER NOT NULL DEFAULT 1,
+		messages       INTEGER NOT NULL DEFAULT 0,
+		size           INTEGER NOT NULL DEFAULT 0,
+		UNIQUE (account_id, name)
+	);
+	CREATE TABLE blobs (
+		id   TEXT PRIMARY KEY,
+		refs INTEGER NOT NULL,
+		size INTEGER NOT NULL
+	);
+	CREATE TABLE messages (
+		account_id    INTEGER NOT NULL,
+		mailbox_id    INTEGER NOT NULL REFERENCES mailboxes(id),
+		uid           INTEGER NOT NULL,
+		email_id      INTEGER NOT NULL,
+		modseq        INTEGER NOT NULL,
+		flags         TEXT NOT NULL DEFAULT '',
+		internal_date INTEGER NOT NULL,
+		internal_tz   INTEGER NOT NULL DEFAULT 0,
+		save_date     INTEGER NOT NULL,
+		size          INTEGER NOT NULL,
+		blob_id       TEXT NOT NULL REFERENCES blobs(id),
+		structure     BLOB,
+		PRIMARY KEY (mailbox_id, uid)
+	);
+	CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
+	CREATE INDEX messages_blob ON messages (blob_id);
+	CREATE TABLE tombstones (
+		account_id INTEGER NOT NULL,
+		mailbox_id INTEGER NOT NULL,
+		uid        INTEGER NOT NULL,
+		modseq     INTEGER NOT NULL,
+		PRIMARY KEY (mailbox_id, uid)
+	);
+	CREATE TABLE changes (
+		account_id INTEGER NOT NULL,
+		seq        INTEGER NOT NULL,
+		kind       INTEGER NOT NULL,
+		mailbox_id INTEGER NOT NULL,
+		mailbox    TEXT NOT NULL,
+		modseq     INTEGER NOT NULL,
+		uids       TEXT NOT NULL DEFAULT '',
+		PRIMARY KEY (account_id, seq)
+	);`,
+}
+
+// migrate brings the schema up to date; the version is read inside the
+// (immediate) transaction so that two processes opening at once do not both
+// migrate.
+func migrate(db *sql.DB) error {
+	for {
+		tx, err := db.Begin()
+		if err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		var v int
+		if err := tx.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: %w", err)
+		}
+		if v >= len(migrations) {
+			return tx.Commit()
+		}
+		if _, err := tx.Exec(migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migrate to %d: %w", v+1, err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+	}
+}

@@ -1,0 +1,348 @@
+// Package sqlite is mailroom's embedded store: one SQLite database
+// (modernc.org/sqlite, no cgo) for the index and a blob.FS directory for
+// message bodies.
+//
+// Writes go through one writer goroutine that commits whatever has gathered
+// in one transaction (group commit): concurrent deliveries share the fsyncs
+// of the body directories and of the WAL. Each operation runs in its own
+// savepoint, so one failing operation does not fail the others of its
+// group. Reads use a pool of reader connections (WAL lets them run beside
+// the writer).
+//
+// Ordering that keeps the store consistent across crashes:
+//  1. body file written and fsynced (blob.Writer.Commit, by the caller);
+//  2. body directories fsynced (by the writer, once per group);
+//  3. the index transaction checks every new body still exists, then
+//     commits with synchronous=FULL;
+//  4. only then callers are answered and watchers woken;
+//  5. bodies whose last reference went away are deleted after the commit.
+//
+// Orphan bodies (step 1 done, step 3 not) are removed by Sweep under the
+// write lock; because step 3 re-checks body files under that same lock, a
+// sweep can never delete a body that a commit references. Other processes
+// (the `deliver` command, admin commands) share the database through
+// SQLite's own locking.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"mailroom/internal/blob"
+	"mailroom/internal/store"
+
+	_ "modernc.org/sqlite"
+)
+
+// Options configure a Store.
+type Options struct {
+	// DefaultLimits apply to accounts whose quota is store.QuotaDefault.
+	DefaultLimits store.Limits
+	Logger        *slog.Logger
+	// PollInterval is how often the store looks for commits made by other
+	// processes while someone watches an account. Default 500ms.
+	PollInterval time.Duration
+}
+
+// Store is the SQLite store.
+type Store struct {
+	dir    string
+	opts   Options
+	log    *slog.Logger
+	wdb    *sql.DB // one connection: the writer
+	rdb    *sql.DB // readers
+	blobs  *blob.FS
+	hub    store.Hub
+	ops    chan *writeOp
+	quit   chan struct{}
+	wg     sync.WaitGroup
+	closed sync.Once
+	mu     sync.RWMutex // guards isClosed against sends on ops
+	isDone bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens or creates the store in dir (index.db and blobs/).
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PollInterval == 0 {
+		opts.PollInterval = 500 * time.Millisecond
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	blobs, err := blob.OpenFS(filepath.Join(dir, "blobs"))
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "index.db")
+	dsn := "file:" + path + "?_pragma=busy_timeout(60000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+	wdb, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	if err := migrate(wdb); err != nil {
+		wdb.Close()
+		return nil, err
+	}
+	rdb, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	rdb.SetMaxOpenConns(8)
+	rdb.SetMaxIdleConns(8)
+	s := &Store{
+		dir:   dir,
+		opts:  opts,
+		log:   opts.Logger,
+		wdb:   wdb,
+		rdb:   rdb,
+		blobs: blobs,
+		ops:   make(chan *writeOp, 1024),
+		quit:  make(chan struct{}),
+	}
+	s.wg.Add(2)
+	go s.writer()
+	go s.poller()
+	return s, nil
+}
+
+// Close stops the writer after the operations already queued and closes the
+// database.
+func (s *Store) Close() error {
+	s.closed.Do(func() {
+		s.mu.Lock()
+		s.isDone = true
+		s.mu.Unlock()
+		close(s.quit)
+		s.wg.Wait()
+		s.rdb.Close()
+		s.wdb.Close()
+	})
+	return nil
+}
+
+// Limits implements store.Store.
+func (s *Store) Limits(a *store.Account) store.Limits {
+	l := store.Limits{Bytes: a.QuotaBytes, Messages: a.QuotaMessages}
+	if l.Bytes == store.QuotaDefault {
+		l.Bytes = s.opts.DefaultLimits.Bytes
+	}
+	if l.Messages == store.QuotaDefault {
+		l.Messages = s.opts.DefaultLimits.Messages
+	}
+	return l
+}
+
+// Watch implements store.Store.
+func (s *Store) Watch(accountID int64) (<-chan struct{}, func()) {
+	return s.hub.Watch(accountID)
+}
+
+// writeOp is one operation for the writer. fn runs inside a savepoint of
+// the group's transaction; after runs once the group has committed.
+type writeOp struct {
+	ctx    context.Context
+	bodies []string // new body ids that must exist at commit
+	fn     func(tx *sql.Tx) (after func(), err error)
+	after  func()
+	done   chan error
+}
+
+// write runs fn in the writer's next group commit and waits for the outcome.
+func (s *Store) write(ctx context.Context, bodies []string, fn func(tx *sql.Tx) (func(), error)) error {
+	op := &writeOp{ctx: ctx, bodies: bodies, fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.isDone {
+		s.mu.RUnlock()
+		return store.ErrClosed
+	}
+	select {
+	case s.ops <- op:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	// Once queued, the op's outcome must be awaited: it may commit.
+	return <-op.done
+}
+
+const maxGroup = 256
+
+func (s *Store) writer() {
+	defer s.wg.Done()
+	for {
+		var op *writeOp
+		select {
+		case op = <-s.ops:
+		case <-s.quit:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case op = <-s.ops:
+					s.commitGroup([]*writeOp{op})
+				default:
+					return
+				}
+			}
+		}
+		group := []*writeOp{op}
+	gather:
+		for len(group) < maxGroup {
+			select {
+			case op = <-s.ops:
+				group = append(group, op)
+			default:
+				break gather
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+func (s *Store) commitGroup(group []*writeOp) {
+	errs := make([]error, len(group))
+	var bodies []string
+	for _, op := range group {
+		bodies = append(bodies, op.bodies...)
+	}
+	fail := func(err error) {
+		for i, op := range group {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+			op.done <- errs[i]
+		}
+	}
+	if len(bodies) > 0 {
+		if err := s.blobs.SyncDirs(bodies); err != nil {
+			fail(err)
+			return
+		}
+	}
+	tx, err := s.wdb.BeginTx(context.Background(), nil)
+	if err != nil {
+		fail(fmt.Errorf("store: begin: %w", err))
+		return
+	}
+	for i, op := range group {
+		if err := op.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		errs[i] = s.runOp(tx, op)
+	}
+	if err := tx.Commit(); err != nil {
+		tx.Rollback()
+		for i := range errs {
+			errs[i] = nil
+		}
+		fail(fmt.Errorf("store: commit: %w", err))
+		return
+	}
+	for i, op := range group {
+		if errs[i] == nil && op.after != nil {
+			op.after()
+		}
+		op.done <- errs[i]
+	}
+}
+
+func (s *Store) runOp(tx *sql.Tx, op *writeOp) (err error) {
+	if _, err := tx.Exec("SAVEPOINT op"); err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: panic in write: %v", r)
+		}
+		if err != nil {
+			tx.Exec("ROLLBACK TO op")
+		}
+		tx.Exec("RELEASE op")
+	}()
+	// Step 3 of the ordering: a sweep holding the write lock may have
+	// removed an unreferenced body; then this operation must not commit.
+	for _, id := range op.bodies {
+		if _, err := s.blobs.Stat(id); err != nil {
+			return fmt.Errorf("%w: %s", store.ErrBodyMissing, id)
+		}
+	}
+	after, err := op.fn(tx)
+	if err != nil {
+		return err
+	}
+	op.after = after
+	return nil
+}
+
+// poller wakes watchers when another process committed (SQLite's
+// data_version changes on a connection when another connection commits).
+func (s *Store) poller() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.PollInterval)
+	defer t.Stop()
+	var conn *sql.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	var last int64 = -1
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-t.C:
+		}
+		if !s.hub.Watching() {
+			continue
+		}
+		if conn == nil {
+			c, err := s.rdb.Conn(context.Background())
+			if err != nil {
+				continue
+			}
+			conn = c
+			last = -1
+		}
+		var v int64
+		if err := conn.QueryRowContext(context.Background(), "PRAGMA data_version").Scan(&v); err != nil {
+			conn.Close()
+			conn = nil
+			continue
+		}
+		if last >= 0 && v != last {
+			s.hub.NotifyAll()
+		}
+		last = v
+	}
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return err
+}

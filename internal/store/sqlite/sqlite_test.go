@@ -1,0 +1,163 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mailroom/internal/store"
+	"mailroom/internal/store/storetest"
+)
+
+func open(t *testing.T, limits store.Limits) store.Store {
+	t.Helper()
+	s, err := Open(t.TempDir(), Options{DefaultLimits: limits, PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, open)
+}
+
+var ctx = context.Background()
+
+func newAccount(t *testing.T, s *Store) (*store.Account, *store.Mailbox) {
+	t.Helper()
+	if err := s.CreateDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.CreateAccount(ctx, store.NewAccount{Address: "a@example.test", PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := s.Mailbox(ctx, a.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, mb
+}
+
+func age(t *testing.T, s *Store, id string, d time.Duration) {
+	t.Helper()
+	p, err := s.blobs.Path(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-d)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckFindsAndRepairs(t *testing.T) {
+	s := open(t, store.Limits{}).(*Store)
+	defer s.Close()
+	a, mb := newAccount(t, s)
+	ref := storetest.Put(t, s, "kept")
+	if _, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: mb.ID, Body: ref}}, true); err != nil {
+		t.Fatal(err)
+	}
+	orphan := storetest.Put(t, s, "orphan")
+	age(t, s, orphan.ID, time.Hour)
+	// Break the counters behind the store's back.
+	if _, err := s.wdb.Exec("UPDATE accounts SET used_bytes = 999; UPDATE mailboxes SET messages = 7 WHERE id = ?", mb.ID); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Check(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var whats []string
+	for _, p := range r.Problems {
+		whats = append(whats, p.What)
+	}
+	all := strings.Join(whats, "\n")
+	for _, want := range []string{"orphan bodies", "quota usage", "counters"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("check did not report %q: %s", want, all)
+		}
+	}
+	if _, err := s.Check(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = s.Check(ctx, false)
+	if len(r.Problems) != 0 {
+		t.Fatalf("after repair: %+v", r.Problems)
+	}
+	if _, err := s.OpenBody(ctx, ref.ID); err != nil {
+		t.Fatalf("repair removed a referenced body: %v", err)
+	}
+	if _, err := s.OpenBody(ctx, orphan.ID); !errors.Is(err, store.ErrBodyMissing) {
+		t.Fatalf("orphan survived repair: %v", err)
+	}
+	// A missing body is reported, not repaired.
+	p, _ := s.blobs.Path(ref.ID)
+	os.Remove(p)
+	r, _ = s.Check(ctx, true)
+	if len(r.Problems) == 0 || !strings.Contains(r.Problems[0].What, "missing") {
+		t.Fatalf("missing body not reported: %+v", r.Problems)
+	}
+}
+
+// A sweep that removes a body before its append commits makes the append
+// fail; it never leaves a message without its body.
+func TestSweepBeforeCommitFailsAppend(t *testing.T) {
+	s := open(t, store.Limits{}).(*Store)
+	defer s.Close()
+	a, mb := newAccount(t, s)
+	ref := storetest.Put(t, s, "racing")
+	n, err := s.Sweep(ctx, 0)
+	if err != nil || n != 1 {
+		t.Fatalf("sweep removed %d, %v", n, err)
+	}
+	if _, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: mb.ID, Body: ref}}, true); !errors.Is(err, store.ErrBodyMissing) {
+		t.Fatalf("append of a swept body: %v", err)
+	}
+	r, _ := s.Check(ctx, false)
+	if len(r.Problems) != 0 || r.Messages != 0 {
+		t.Fatalf("after failed append %+v", r)
+	}
+}
+
+// Two Store values on one directory stand for two processes (the server and
+// `mailroom deliver`): both write, and a watcher in one sees the other's
+// commits.
+func TestTwoProcessesShareTheStore(t *testing.T) {
+	dir := t.TempDir()
+	s1, err := Open(dir, Options{PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	a, mb := newAccount(t, s1)
+	s2, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	wake, stop := s1.Watch(a.ID)
+	defer stop()
+	time.Sleep(50 * time.Millisecond) // let the poller take its first reading
+	if _, err := s2.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: mb.ID, Body: storetest.Put(t, s2, "x")}}, true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wake:
+	case <-time.After(5 * time.Second):
+		t.Fatal("watcher not woken by another process's commit")
+	}
+	got, _ := s1.Mailbox(ctx, a.ID, "INBOX")
+	if got.Messages != 1 {
+		t.Fatalf("s1 sees %+v", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.db")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,336 @@
+// Package store defines mailroom's mail store: accounts, mailboxes, messages,
+// flags, MODSEQs, expunge tombstones, quota usage and the per-account change
+// feed. Backends (store/sqlite, later store/postgres) implement Store and must
+// pass the conformance suite in store/storetest, which is the definition of
+// these semantics.
+//
+// Invariants every backend keeps:
+//   - All or nothing: each method either applies fully or changes nothing,
+//     across the index and the message bodies.
+//   - Durable before returning: a method that changes mail returns nil only
+//     after the change (and any new body) is on stable storage.
+//   - Per mailbox, UIDVALIDITY is fixed for the mailbox's life, UIDNEXT only
+//     grows, and HIGHESTMODSEQ grows with every change; expunged UIDs are kept
+//     as tombstones with the MODSEQ of their expunge (RFC 7162 VANISHED).
+//   - A body is stored once and shared by copies (reference counted); quota
+//     usage counts every message row of the account and is exact.
+//   - Mailbox names are data, never file paths.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Errors returned by every backend. Callers test them with errors.Is.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrExists        = errors.New("already exists")
+	ErrOverQuota     = errors.New("over quota")
+	ErrInvalidName   = errors.New("invalid mailbox name")
+	ErrMailboxInUse  = errors.New("mailbox cannot be changed that way")
+	ErrClosed        = errors.New("store closed")
+	ErrBodyMissing   = errors.New("message body missing")
+	ErrNotPermitted  = errors.New("operation not permitted")
+	ErrModifiedSince = errors.New("modified since")
+)
+
+// Quota values for Account.QuotaBytes and Account.QuotaMessages.
+const (
+	QuotaDefault   int64 = -1 // use the store's configured default
+	QuotaUnlimited int64 = 0
+)
+
+// Special-use attributes (RFC 6154).
+const (
+	SpecialAll     = `\All`
+	SpecialArchive = `\Archive`
+	SpecialDrafts  = `\Drafts`
+	SpecialFlagged = `\Flagged`
+	SpecialJunk    = `\Junk`
+	SpecialSent    = `\Sent`
+	SpecialTrash   = `\Trash`
+)
+
+// DefaultMailboxes are created with every new account.
+var DefaultMailboxes = []NewMailbox{
+	{Name: "INBOX", Subscribed: true},
+	{Name: "Drafts", SpecialUse: SpecialDrafts, Subscribed: true},
+	{Name: "Sent", SpecialUse: SpecialSent, Subscribed: true},
+	{Name: "Trash", SpecialUse: SpecialTrash, Subscribed: true},
+	{Name: "Junk", SpecialUse: SpecialJunk, Subscribed: true},
+	{Name: "Archive", SpecialUse: SpecialArchive, Subscribed: true},
+}
+
+// Domain is a local mail domain.
+type Domain struct {
+	Name     string // lower case
+	CatchAll string // address that receives mail for unknown local parts; "" for none
+}
+
+// Account is one user's mailbox set.
+type Account struct {
+	ID            int64
+	Address       string // canonical: local part as given, domain lower case
+	PasswordHash  string // PHC string (argon2id), never a password
+	QuotaBytes    int64  // QuotaDefault, QuotaUnlimited or a limit in bytes
+	QuotaMessages int64  // QuotaDefault, QuotaUnlimited or a limit in messages
+	UsedBytes     int64  // sum of the sizes of every message row
+	UsedMessages  int64  // number of message rows
+	Created       time.Time
+}
+
+// Limits are the effective quota limits of an account; 0 is unlimited.
+type Limits struct {
+	Bytes    int64
+	Messages int64
+}
+
+// Alias maps one address to one or more targets (account addresses).
+type Alias struct {
+	Address string
+	Targets []string
+}
+
+// NewAccount describes an account to create.
+type NewAccount struct {
+	Address       string
+	PasswordHash  string
+	QuotaBytes    int64
+	QuotaMessages int64
+	Mailboxes     []NewMailbox // created in the same transaction; nil means DefaultMailboxes
+}
+
+// NewMailbox describes a mailbox to create.
+type NewMailbox struct {
+	Name       string
+	SpecialUse string
+	Subscribed bool
+}
+
+// Mailbox is one folder of an account.
+type Mailbox struct {
+	ID            int64
+	AccountID     int64
+	Name          string // full name, hierarchy delimiter '/', UTF-8; "INBOX" for the inbox
+	SpecialUse    string
+	Subscribed    bool
+	UIDValidity   uint32
+	UIDNext       uint32
+	HighestModSeq uint64
+	Messages      int64
+	Size          int64
+}
+
+// Message is one message row of a mailbox.
+type Message struct {
+	MailboxID    int64
+	UID          uint32
+	EmailID      int64 // account-wide id, unique and never reused; kept by Move (POP3 UIDL, RFC 8474 EMAILID)
+	ModSeq       uint64
+	Flags        []string // system flags (`\Seen`…) and keywords, sorted
+	InternalDate time.Time
+	SaveDate     time.Time
+	Size         int64
+	BlobID       string
+	Structure    []byte // opaque to the store: message.Structure, encoded
+}
+
+// AppendMessage is one message to add to a mailbox. The body must already be
+// written to the store's blob storage (Store.Blobs).
+type AppendMessage struct {
+	MailboxID    int64
+	Body         BlobRef
+	Flags        []string
+	InternalDate time.Time
+	Structure    []byte
+}
+
+// BlobRef names a finished, fsynced body file that is not yet referenced.
+type BlobRef struct {
+	ID   string
+	Size int64
+}
+
+// AppendResult tells where a message landed.
+type AppendResult struct {
+	MailboxID   int64
+	UIDValidity uint32
+	UID         uint32
+	ModSeq      uint64
+	EmailID     int64
+}
+
+// FlagOp is how SetFlags combines the given flags with the current ones.
+type FlagOp int
+
+const (
+	FlagsReplace FlagOp = iota
+	FlagsAdd
+	FlagsRemove
+)
+
+// FlagUpdate is the outcome of SetFlags for one message.
+type FlagUpdate struct {
+	UID    uint32
+	Flags  []string
+	ModSeq uint64
+}
+
+// UIDPair maps a source UID to the UID it got in the destination mailbox.
+type UIDPair struct {
+	From, To uint32
+}
+
+// CopyResult is the outcome of Copy or Move (RFC 4315 COPYUID).
+type CopyResult struct {
+	UIDValidity uint32 // of the destination
+	Pairs       []UIDPair
+}
+
+// ChangeKind tells what a Change did.
+type ChangeKind int
+
+const (
+	ChangeAppend ChangeKind = iota + 1
+	ChangeFlags
+	ChangeExpunge
+	ChangeMailboxCreate
+	ChangeMailboxRename
+	ChangeMailboxDelete
+)
+
+func (k ChangeKind) String() string {
+	switch k {
+	case ChangeAppend:
+		return "append"
+	case ChangeFlags:
+		return "flags"
+	case ChangeExpunge:
+		return "expunge"
+	case ChangeMailboxCreate:
+		return "mailbox-create"
+	case ChangeMailboxRename:
+		return "mailbox-rename"
+	case ChangeMailboxDelete:
+		return "mailbox-delete"
+	}
+	return fmt.Sprintf("ChangeKind(%d)", int(k))
+}
+
+// Change is one committed change in an account's change feed. Seq is
+// account-wide and strictly increasing in commit order. A session that sees a
+// Change for its mailbox resyncs from its last known MODSEQ.
+type Change struct {
+	Seq       int64
+	Kind      ChangeKind
+	MailboxID int64
+	Mailbox   string // name after the change
+	ModSeq    uint64 // the mailbox's HIGHESTMODSEQ after the change (0 for mailbox changes)
+	UIDs      []uint32
+}
+
+// Problem is one inconsistency found by Check.
+type Problem struct {
+	What   string
+	Repair string // what --repair did or would do; "" when it cannot be repaired
+}
+
+// CheckReport is the outcome of Store.Check.
+type CheckReport struct {
+	Accounts  int
+	Mailboxes int
+	Messages  int
+	Blobs     int
+	InFlight  int // young unreferenced bodies, likely deliveries still committing
+	Problems  []Problem
+	Repaired  int
+}
+
+// Store is a mail store. Every method takes a context; cancelling it abandons
+// the operation before commit (never half-way).
+type Store interface {
+	// Domains.
+	CreateDomain(ctx context.Context, name string) error
+	DeleteDomain(ctx context.Context, name string) error
+	Domains(ctx context.Context) ([]Domain, error)
+	SetCatchAll(ctx context.Context, domain, target string) error
+
+	// Accounts. Addresses are matched case-insensitively.
+	CreateAccount(ctx context.Context, a NewAccount) (*Account, error)
+	Account(ctx context.Context, address string) (*Account, error)
+	AccountByID(ctx context.Context, id int64) (*Account, error)
+	Accounts(ctx context.Context) ([]Account, error)
+	DeleteAccount(ctx context.Context, address string) error
+	SetPasswordHash(ctx context.Context, address, hash string) error
+	SetQuota(ctx context.Context, address string, bytes, messages int64) error
+	// Limits resolves QuotaDefault to the store's configured default.
+	Limits(a *Account) Limits
+
+	// Aliases.
+	AddAlias(ctx context.Context, address, target string) error
+	DeleteAlias(ctx context.Context, address, target string) error // target "" deletes every target
+	Aliases(ctx context.Context) ([]Alias, error)
+	AliasTargets(ctx context.Context, address string) ([]string, error) // nil when not an alias
+
+	// Mailboxes. The name "INBOX" is matched case-insensitively.
+	CreateMailbox(ctx context.Context, accountID int64, m NewMailbox) (*Mailbox, error)
+	Mailbox(ctx context.Context, accountID int64, name string) (*Mailbox, error)
+	MailboxByID(ctx context.Context, accountID, id int64) (*Mailbox, error)
+	Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error)
+	RenameMailbox(ctx context.Context, accountID int64, from, to string) error
+	DeleteMailbox(ctx context.Context, accountID int64, name string) error
+	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
+
+	// Bodies. NewBody returns a writer for a new body file; its Commit makes
+	// the bytes durable and returns a BlobRef to pass to Append.
+	NewBody(ctx context.Context) (BodyWriter, error)
+	OpenBody(ctx context.Context, blobID string) (Body, error)
+
+	// Messages. Append adds all messages or none; each must fit the account's
+	// quota when enforceQuota is set (ErrOverQuota otherwise).
+	Append(ctx context.Context, accountID int64, msgs []AppendMessage, enforceQuota bool) ([]AppendResult, error)
+	// Messages lists a mailbox's messages with UID >= fromUID, in UID order.
+	Messages(ctx context.Context, accountID, mailboxID int64, fromUID uint32) ([]Message, error)
+	// SetFlags changes flags of the given UIDs (missing UIDs are skipped).
+	// With unchangedSince > 0, messages whose MODSEQ is greater are not
+	// changed and are returned in the second result (RFC 7162 UNCHANGEDSINCE).
+	SetFlags(ctx context.Context, accountID, mailboxID int64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64) ([]FlagUpdate, []uint32, error)
+	Copy(ctx context.Context, accountID, fromMailbox, toMailbox int64, uids []uint32, enforceQuota bool) (*CopyResult, error)
+	Move(ctx context.Context, accountID, fromMailbox, toMailbox int64, uids []uint32) (*CopyResult, error)
+	// Expunge removes the given UIDs, or with uids nil every message flagged
+	// \Deleted; it returns the UIDs removed.
+	Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error)
+	// Vanished lists UIDs expunged from a mailbox with MODSEQ > since.
+	Vanished(ctx context.Context, accountID, mailboxID int64, since uint64) ([]uint32, error)
+
+	// Change feed.
+	Changes(ctx context.Context, accountID int64, sinceSeq int64) ([]Change, error)
+	LastChange(ctx context.Context, accountID int64) (int64, error)
+	// Watch returns a channel that receives a value (coalesced) whenever the
+	// account's change feed may have grown, and a func to stop watching.
+	Watch(accountID int64) (<-chan struct{}, func())
+
+	// Check verifies the store: every message has its body, counters and
+	// reference counts match, no orphan bodies. With repair it fixes what it can.
+	Check(ctx context.Context, repair bool) (*CheckReport, error)
+
+	Close() error
+}
+
+// BodyWriter writes one new message body. Commit fsyncs it; Abort removes it.
+type BodyWriter interface {
+	io.Writer
+	Commit() (BlobRef, error)
+	Abort()
+}
+
+// Body is a stored message body.
+type Body interface {
+	io.ReaderAt
+	io.ReadSeekCloser
+	Size() int64
+}

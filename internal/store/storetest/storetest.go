@@ -1,0 +1,732 @@
+// Package storetest is the conformance suite of store.Store: every backend
+// runs it, and it is the definition of the store's semantics.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"mailroom/internal/store"
+)
+
+// Opener returns a fresh, empty store whose default quota is unlimited. The
+// suite closes it.
+type Opener func(t *testing.T, defaults store.Limits) store.Store
+
+// Run runs the whole suite.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open Opener)
+	}{
+		{"Accounts", testAccounts},
+		{"Aliases", testAliases},
+		{"Mailboxes", testMailboxes},
+		{"RenameInbox", testRenameInbox},
+		{"Append", testAppend},
+		{"AppendAllOrNothing", testAppendAllOrNothing},
+		{"Quota", testQuota},
+		{"DefaultQuota", testDefaultQuota},
+		{"Flags", testFlags},
+		{"CopyMove", testCopyMove},
+		{"Expunge", testExpunge},
+		{"DeleteMailboxReleases", testDeleteMailbox},
+		{"ChangeFeed", testChangeFeed},
+		{"ConcurrentAppend", testConcurrentAppend},
+		{"Check", testCheck},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
+	}
+}
+
+var ctx = context.Background()
+
+func setup(t *testing.T, open Opener, limits store.Limits) (store.Store, *store.Account) {
+	t.Helper()
+	s := open(t, limits)
+	t.Cleanup(func() { s.Close() })
+	if err := s.CreateDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.CreateAccount(ctx, store.NewAccount{Address: "alice@example.test", PasswordHash: "x",
+		QuotaBytes: store.QuotaDefault, QuotaMessages: store.QuotaDefault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, a
+}
+
+// Put writes a body and returns its reference.
+func Put(t testing.TB, s store.Store, content string) store.BlobRef {
+	t.Helper()
+	w, err := s.NewBody(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(w, content); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := w.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+func mailbox(t *testing.T, s store.Store, a *store.Account, name string) *store.Mailbox {
+	t.Helper()
+	mb, err := s.Mailbox(ctx, a.ID, name)
+	if err != nil {
+		t.Fatalf("mailbox %s: %v", name, err)
+	}
+	return mb
+}
+
+func appendOne(t *testing.T, s store.Store, a *store.Account, mb *store.Mailbox, content string, flags ...string) store.AppendResult {
+	t.Helper()
+	res, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: mb.ID, Body: Put(t, s, content), Flags: flags}}, true)
+	if err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	return res[0]
+}
+
+func readBody(t *testing.T, s store.Store, id string) string {
+	t.Helper()
+	b, err := s.OpenBody(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	data, err := io.ReadAll(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(data)) != b.Size() {
+		t.Fatalf("body size %d, read %d", b.Size(), len(data))
+	}
+	return string(data)
+}
+
+func usage(t *testing.T, s store.Store, a *store.Account) (int64, int64) {
+	t.Helper()
+	acc, err := s.AccountByID(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acc.UsedBytes, acc.UsedMessages
+}
+
+func wantUsage(t *testing.T, s store.Store, a *store.Account, bytes, msgs int64) {
+	t.Helper()
+	b, m := usage(t, s, a)
+	if b != bytes || m != msgs {
+		t.Fatalf("usage = %d bytes / %d messages, want %d / %d", b, m, bytes, msgs)
+	}
+}
+
+func wantClean(t *testing.T, s store.Store) {
+	t.Helper()
+	r, err := s.Check(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Problems) > 0 {
+		t.Fatalf("check found problems: %+v", r.Problems)
+	}
+}
+
+func testAccounts(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	if _, err := s.CreateAccount(ctx, store.NewAccount{Address: "ALICE@example.test", PasswordHash: "y"}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate account (other case): %v, want ErrExists", err)
+	}
+	got, err := s.Account(ctx, "Alice@EXAMPLE.test")
+	if err != nil || got.ID != a.ID || got.Address != "alice@example.test" {
+		t.Fatalf("case-insensitive lookup: %+v, %v", got, err)
+	}
+	if _, err := s.Account(ctx, "bob@example.test"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown account: %v", err)
+	}
+	mbs, err := s.Mailboxes(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"INBOX": "", "Drafts": store.SpecialDrafts, "Sent": store.SpecialSent,
+		"Trash": store.SpecialTrash, "Junk": store.SpecialJunk, "Archive": store.SpecialArchive}
+	if len(mbs) != len(want) {
+		t.Fatalf("default mailboxes: %+v", mbs)
+	}
+	for _, mb := range mbs {
+		su, ok := want[mb.Name]
+		if !ok || su != mb.SpecialUse || !mb.Subscribed || mb.UIDNext != 1 || mb.UIDValidity == 0 {
+			t.Fatalf("default mailbox %+v", mb)
+		}
+	}
+	if err := s.SetPasswordHash(ctx, "alice@example.test", "new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetQuota(ctx, "alice@example.test", 1000, 10); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Account(ctx, "alice@example.test")
+	if got.PasswordHash != "new" || got.QuotaBytes != 1000 || got.QuotaMessages != 10 {
+		t.Fatalf("after updates: %+v", got)
+	}
+	if l := s.Limits(got); l.Bytes != 1000 || l.Messages != 10 {
+		t.Fatalf("limits %+v", l)
+	}
+	appendOne(t, s, a, mailbox(t, s, a, "INBOX"), "Subject: x\r\n\r\nhello\r\n")
+	if err := s.DeleteAccount(ctx, "alice@example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Account(ctx, "alice@example.test"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+	if err := s.DeleteAccount(ctx, "alice@example.test"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete twice: %v", err)
+	}
+	wantClean(t, s)
+
+	if err := s.CreateDomain(ctx, "EXAMPLE.test"); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate domain: %v", err)
+	}
+	if err := s.SetCatchAll(ctx, "example.test", "x@example.test"); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := s.Domains(ctx)
+	if len(ds) != 1 || ds[0].CatchAll != "x@example.test" {
+		t.Fatalf("domains %+v", ds)
+	}
+	if err := s.DeleteDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteDomain(ctx, "example.test"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete domain twice: %v", err)
+	}
+}
+
+func testAliases(t *testing.T, open Opener) {
+	s, _ := setup(t, open, store.Limits{})
+	for _, tg := range []string{"alice@example.test", "bob@example.test"} {
+		if err := s.AddAlias(ctx, "Team@example.test", tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AddAlias(ctx, "team@example.test", "bob@example.test"); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate alias: %v", err)
+	}
+	tg, err := s.AliasTargets(ctx, "TEAM@example.test")
+	if err != nil || fmt.Sprint(tg) != "[alice@example.test bob@example.test]" {
+		t.Fatalf("targets %v %v", tg, err)
+	}
+	if tg, _ := s.AliasTargets(ctx, "nobody@example.test"); tg != nil {
+		t.Fatalf("non-alias has targets %v", tg)
+	}
+	if err := s.DeleteAlias(ctx, "team@example.test", "bob@example.test"); err != nil {
+		t.Fatal(err)
+	}
+	as, _ := s.Aliases(ctx)
+	if len(as) != 1 || len(as[0].Targets) != 1 {
+		t.Fatalf("aliases %+v", as)
+	}
+	if err := s.DeleteAlias(ctx, "team@example.test", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteAlias(ctx, "team@example.test", ""); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete alias twice: %v", err)
+	}
+}
+
+func testMailboxes(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	for _, bad := range []string{"", "a//b", "/a", "a/", "a\x00b", "a\nb", "\xff"} {
+		if _, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: bad}); !errors.Is(err, store.ErrInvalidName) {
+			t.Errorf("create %q: %v, want ErrInvalidName", bad, err)
+		}
+	}
+	if _, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "inbox"}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("create inbox: %v", err)
+	}
+	if mb := mailbox(t, s, a, "iNbOx"); mb.Name != "INBOX" {
+		t.Fatalf("inbox lookup %+v", mb)
+	}
+	lists, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "Lists"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "Lists/Go"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "Listsx"}); err != nil {
+		t.Fatal(err)
+	}
+	appendOne(t, s, a, lists, "a")
+	if err := s.RenameMailbox(ctx, a.ID, "Lists", "Listsx"); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("rename onto existing: %v", err)
+	}
+	if err := s.RenameMailbox(ctx, a.ID, "Lists", "Lists/Sub"); !errors.Is(err, store.ErrNotPermitted) {
+		t.Fatalf("rename into own child: %v", err)
+	}
+	if err := s.RenameMailbox(ctx, a.ID, "Lists", "Mailing lists"); err != nil {
+		t.Fatal(err)
+	}
+	ml := mailbox(t, s, a, "Mailing lists")
+	if ml.ID != lists.ID || ml.UIDValidity != lists.UIDValidity || ml.Messages != 1 {
+		t.Fatalf("renamed mailbox %+v, was %+v", ml, lists)
+	}
+	mailbox(t, s, a, "Mailing lists/Go")
+	mailbox(t, s, a, "Listsx")
+	if _, err := s.Mailbox(ctx, a.ID, "Lists/Go"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("old child name: %v", err)
+	}
+	if err := s.DeleteMailbox(ctx, a.ID, "INBOX"); !errors.Is(err, store.ErrNotPermitted) {
+		t.Fatalf("delete INBOX: %v", err)
+	}
+	if err := s.DeleteMailbox(ctx, a.ID, "Mailing lists"); err != nil {
+		t.Fatal(err)
+	}
+	mailbox(t, s, a, "Mailing lists/Go")
+	again, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "Mailing lists"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.UIDValidity <= lists.UIDValidity {
+		t.Fatalf("recreated mailbox UIDVALIDITY %d, old %d: must differ and grow", again.UIDValidity, lists.UIDValidity)
+	}
+	if err := s.SetSubscribed(ctx, a.ID, "Listsx", true); err != nil {
+		t.Fatal(err)
+	}
+	if !mailbox(t, s, a, "Listsx").Subscribed {
+		t.Fatal("not subscribed")
+	}
+	if err := s.SetSubscribed(ctx, a.ID, "Nope", true); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("subscribe missing: %v", err)
+	}
+	wantUsage(t, s, a, 0, 0)
+	wantClean(t, s)
+}
+
+func testRenameInbox(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	inbox := mailbox(t, s, a, "INBOX")
+	appendOne(t, s, a, inbox, "one")
+	appendOne(t, s, a, inbox, "two", `\Seen`)
+	if err := s.RenameMailbox(ctx, a.ID, "INBOX", "Old"); err != nil {
+		t.Fatal(err)
+	}
+	inbox2 := mailbox(t, s, a, "INBOX")
+	if inbox2.Messages != 0 || inbox2.UIDNext != inbox.UIDNext+2 {
+		t.Fatalf("INBOX after rename %+v", inbox2)
+	}
+	old := mailbox(t, s, a, "Old")
+	msgs, _ := s.Messages(ctx, a.ID, old.ID, 1)
+	if len(msgs) != 2 || readBody(t, s, msgs[1].BlobID) != "two" || !store.HasFlag(msgs[1].Flags, `\Seen`) {
+		t.Fatalf("Old has %+v", msgs)
+	}
+	wantUsage(t, s, a, 6, 2)
+	wantClean(t, s)
+}
+
+func testAppend(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	inbox := mailbox(t, s, a, "INBOX")
+	date := time.Date(2024, 5, 6, 7, 8, 9, 0, time.FixedZone("", -7*3600))
+	r1, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: inbox.ID, Body: Put(t, s, "first"),
+		Flags: []string{`\seen`, "$Label1", "$label1", `\Recent`}, InternalDate: date, Structure: []byte("st")}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := appendOne(t, s, a, inbox, "second!")
+	if r1[0].UID != 1 || r2.UID != 2 || r2.ModSeq <= r1[0].ModSeq || r1[0].UIDValidity != inbox.UIDValidity {
+		t.Fatalf("results %+v %+v", r1, r2)
+	}
+	if r1[0].EmailID == r2.EmailID {
+		t.Fatal("EmailIDs repeat")
+	}
+	mb := mailbox(t, s, a, "INBOX")
+	if mb.UIDNext != 3 || mb.Messages != 2 || mb.Size != 12 || mb.HighestModSeq != r2.ModSeq {
+		t.Fatalf("mailbox after appends %+v", mb)
+	}
+	msgs, err := s.Messages(ctx, a.ID, inbox.ID, 1)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("messages %+v %v", msgs, err)
+	}
+	m := msgs[0]
+	if fmt.Sprint(m.Flags) != `[$Label1 \Seen]` || !m.InternalDate.Equal(date) || string(m.Structure) != "st" || m.Size != 5 {
+		t.Fatalf("message %+v", m)
+	}
+	if _, off := m.InternalDate.Zone(); off != -7*3600 {
+		t.Fatalf("internal date zone lost: %v", m.InternalDate)
+	}
+	if readBody(t, s, m.BlobID) != "first" {
+		t.Fatal("body mismatch")
+	}
+	if msgs, _ := s.Messages(ctx, a.ID, inbox.ID, 2); len(msgs) != 1 || msgs[0].UID != 2 {
+		t.Fatalf("fromUID: %+v", msgs)
+	}
+	wantUsage(t, s, a, 12, 2)
+	// Another account cannot append into alice's mailbox.
+	b, err := s.CreateAccount(ctx, store.NewAccount{Address: "bob@example.test", PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, b.ID, []store.AppendMessage{{MailboxID: inbox.ID, Body: Put(t, s, "x")}}, true); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("cross-account append: %v", err)
+	}
+	if msgs, _ := s.Messages(ctx, b.ID, inbox.ID, 1); len(msgs) != 0 {
+		t.Fatal("cross-account read")
+	}
+	// A body that is not there is refused.
+	if _, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: inbox.ID, Body: store.BlobRef{ID: "0123456789abcdef0123456789abcdef", Size: 1}}}, true); !errors.Is(err, store.ErrBodyMissing) {
+		t.Fatalf("append missing body: %v", err)
+	}
+	if _, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: inbox.ID, Body: store.BlobRef{ID: "../../etc/passwd", Size: 1}}}, true); !errors.Is(err, store.ErrBodyMissing) {
+		t.Fatalf("append bad body id: %v", err)
+	}
+}
+
+func testAppendAllOrNothing(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	inbox := mailbox(t, s, a, "INBOX")
+	before := mailbox(t, s, a, "INBOX")
+	_, err := s.Append(ctx, a.ID, []store.AppendMessage{
+		{MailboxID: inbox.ID, Body: Put(t, s, "ok")},
+		{MailboxID: 999999, Body: Put(t, s, "no mailbox")},
+	}, true)
+	if err == nil {
+		t.Fatal("append into a missing mailbox succeeded")
+	}
+	after := mailbox(t, s, a, "INBOX")
+	if *after != *before {
+		t.Fatalf("failed append changed the mailbox: %+v -> %+v", before, after)
+	}
+	wantUsage(t, s, a, 0, 0)
+	res, err := s.Append(ctx, a.ID, []store.AppendMessage{
+		{MailboxID: inbox.ID, Body: Put(t, s, "a")},
+		{MailboxID: inbox.ID, Body: Put(t, s, "b")},
+	}, true)
+	if err != nil || len(res) != 2 || res[0].UID != 1 || res[1].UID != 2 || res[0].ModSeq != res[1].ModSeq {
+		t.Fatalf("multi-append %+v %v", res, err)
+	}
+}
+
+func testQuota(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	if err := s.SetQuota(ctx, a.Address, 10, 3); err != nil {
+		t.Fatal(err)
+	}
+	inbox := mailbox(t, s, a, "INBOX")
+	appendOne(t, s, a, inbox, "12345")
+	before := mailbox(t, s, a, "INBOX")
+	if _, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: inbox.ID, Body: Put(t, s, "123456")}}, true); !errors.Is(err, store.ErrOverQuota) {
+		t.Fatalf("over byte quota: %v", err)
+	}
+	if after := mailbox(t, s, a, "INBOX"); *after != *before {
+		t.Fatalf("refused append changed the mailbox")
+	}
+	wantUsage(t, s, a, 5, 1)
+	appendOne(t, s, a, inbox, "12345") // exactly full is allowed
+	wantUsage(t, s, a, 10, 2)
+	if _, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: inbox.ID, Body: Put(t, s, "x")}}, false); err != nil {
+		t.Fatalf("append without quota enforcement: %v", err)
+	}
+	if err := s.SetQuota(ctx, a.Address, 0, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: inbox.ID, Body: Put(t, s, "x")}}, true); !errors.Is(err, store.ErrOverQuota) {
+		t.Fatalf("over message quota: %v", err)
+	}
+	trash := mailbox(t, s, a, "Trash")
+	if _, err := s.Copy(ctx, a.ID, inbox.ID, trash.ID, []uint32{1}, true); !errors.Is(err, store.ErrOverQuota) {
+		t.Fatalf("copy over quota: %v", err)
+	}
+	if _, err := s.Move(ctx, a.ID, inbox.ID, trash.ID, []uint32{1}); err != nil {
+		t.Fatalf("move needs no quota: %v", err)
+	}
+	if _, err := s.Expunge(ctx, a.ID, trash.ID, []uint32{1}); err != nil {
+		t.Fatal(err)
+	}
+	appendOne(t, s, a, inbox, "y")
+	wantUsage(t, s, a, 7, 3)
+	wantClean(t, s)
+}
+
+func testDefaultQuota(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{Bytes: 4})
+	if l := s.Limits(a); l.Bytes != 4 || l.Messages != 0 {
+		t.Fatalf("limits %+v", l)
+	}
+	inbox := mailbox(t, s, a, "INBOX")
+	if _, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: inbox.ID, Body: Put(t, s, "12345")}}, true); !errors.Is(err, store.ErrOverQuota) {
+		t.Fatalf("over default quota: %v", err)
+	}
+	if err := s.SetQuota(ctx, a.Address, store.QuotaUnlimited, store.QuotaDefault); err != nil {
+		t.Fatal(err)
+	}
+	appendOne(t, s, a, inbox, "12345")
+}
+
+func testFlags(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	inbox := mailbox(t, s, a, "INBOX")
+	r1 := appendOne(t, s, a, inbox, "a")
+	r2 := appendOne(t, s, a, inbox, "b")
+	up, failed, err := s.SetFlags(ctx, a.ID, inbox.ID, []uint32{1, 2, 77}, store.FlagsAdd, []string{`\SEEN`, "Work"}, 0)
+	if err != nil || len(failed) != 0 || len(up) != 2 {
+		t.Fatalf("add flags %+v %v %v", up, failed, err)
+	}
+	if fmt.Sprint(up[0].Flags) != `[Work \Seen]` || up[0].ModSeq <= r2.ModSeq || up[0].ModSeq != up[1].ModSeq {
+		t.Fatalf("updates %+v", up)
+	}
+	ms := up[0].ModSeq
+	if mb := mailbox(t, s, a, "INBOX"); mb.HighestModSeq != ms {
+		t.Fatalf("HIGHESTMODSEQ %d, want %d", mb.HighestModSeq, ms)
+	}
+	// No effective change: no new MODSEQ.
+	up, _, _ = s.SetFlags(ctx, a.ID, inbox.ID, []uint32{1}, store.FlagsAdd, []string{`\Seen`}, 0)
+	if up[0].ModSeq != ms {
+		t.Fatalf("no-op store bumped MODSEQ")
+	}
+	// UNCHANGEDSINCE (RFC 7162 §3.1.3).
+	up, failed, err = s.SetFlags(ctx, a.ID, inbox.ID, []uint32{1, 2}, store.FlagsRemove, []string{"work"}, r1.ModSeq)
+	if err != nil || len(up) != 0 || fmt.Sprint(failed) != "[1 2]" {
+		t.Fatalf("unchangedsince: %+v %v %v", up, failed, err)
+	}
+	up, _, _ = s.SetFlags(ctx, a.ID, inbox.ID, []uint32{2}, store.FlagsReplace, []string{`\Flagged`}, 0)
+	if fmt.Sprint(up[0].Flags) != `[\Flagged]` || up[0].ModSeq <= ms {
+		t.Fatalf("replace %+v", up)
+	}
+	msgs, _ := s.Messages(ctx, a.ID, inbox.ID, 1)
+	if fmt.Sprint(msgs[0].Flags) != `[Work \Seen]` || fmt.Sprint(msgs[1].Flags) != `[\Flagged]` {
+		t.Fatalf("stored flags %+v", msgs)
+	}
+}
+
+func testCopyMove(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	inbox := mailbox(t, s, a, "INBOX")
+	arch := mailbox(t, s, a, "Archive")
+	appendOne(t, s, a, inbox, "hello", `\Seen`)
+	appendOne(t, s, a, inbox, "world")
+	cr, err := s.Copy(ctx, a.ID, inbox.ID, arch.ID, []uint32{2, 1, 9}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cr.UIDValidity != arch.UIDValidity || fmt.Sprint(cr.Pairs) != "[{1 1} {2 2}]" {
+		t.Fatalf("copy result %+v", cr)
+	}
+	src, _ := s.Messages(ctx, a.ID, inbox.ID, 1)
+	dst, _ := s.Messages(ctx, a.ID, arch.ID, 1)
+	if dst[0].BlobID != src[0].BlobID || !store.HasFlag(dst[0].Flags, `\Seen`) || dst[0].EmailID == src[0].EmailID {
+		t.Fatalf("copy should share the body, keep flags, get a new EmailID: %+v / %+v", src[0], dst[0])
+	}
+	wantUsage(t, s, a, 20, 4)
+	trash := mailbox(t, s, a, "Trash")
+	mr, err := s.Move(ctx, a.ID, inbox.ID, trash.ID, []uint32{1})
+	if err != nil || fmt.Sprint(mr.Pairs) != "[{1 1}]" {
+		t.Fatalf("move %+v %v", mr, err)
+	}
+	moved, _ := s.Messages(ctx, a.ID, trash.ID, 1)
+	if moved[0].EmailID != src[0].EmailID || readBody(t, s, moved[0].BlobID) != "hello" {
+		t.Fatalf("move must keep EmailID and body: %+v", moved[0])
+	}
+	if v, _ := s.Vanished(ctx, a.ID, inbox.ID, 0); fmt.Sprint(v) != "[1]" {
+		t.Fatalf("move left no tombstone: %v", v)
+	}
+	wantUsage(t, s, a, 20, 4)
+	if _, err := s.Move(ctx, a.ID, inbox.ID, inbox.ID, []uint32{2}); err == nil {
+		t.Fatal("move into the same mailbox succeeded")
+	}
+	wantClean(t, s)
+}
+
+func testExpunge(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	inbox := mailbox(t, s, a, "INBOX")
+	arch := mailbox(t, s, a, "Archive")
+	for i := 0; i < 4; i++ {
+		appendOne(t, s, a, inbox, fmt.Sprintf("msg%d", i))
+	}
+	if _, err := s.Copy(ctx, a.ID, inbox.ID, arch.ID, []uint32{1}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.SetFlags(ctx, a.ID, inbox.ID, []uint32{1, 3}, store.FlagsAdd, []string{`\Deleted`}, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := mailbox(t, s, a, "INBOX")
+	gone, err := s.Expunge(ctx, a.ID, inbox.ID, nil)
+	if err != nil || fmt.Sprint(gone) != "[1 3]" {
+		t.Fatalf("expunge deleted: %v %v", gone, err)
+	}
+	after := mailbox(t, s, a, "INBOX")
+	if after.HighestModSeq <= before.HighestModSeq || after.Messages != 2 || after.UIDNext != before.UIDNext {
+		t.Fatalf("after expunge %+v", after)
+	}
+	if v, _ := s.Vanished(ctx, a.ID, inbox.ID, before.HighestModSeq); fmt.Sprint(v) != "[1 3]" {
+		t.Fatalf("vanished since %d: %v", before.HighestModSeq, v)
+	}
+	if v, _ := s.Vanished(ctx, a.ID, inbox.ID, after.HighestModSeq); len(v) != 0 {
+		t.Fatalf("vanished since now: %v", v)
+	}
+	// msg0's body is still used by the copy in Archive; msg2's is gone.
+	am, _ := s.Messages(ctx, a.ID, arch.ID, 1)
+	if readBody(t, s, am[0].BlobID) != "msg0" {
+		t.Fatal("shared body lost")
+	}
+	wantUsage(t, s, a, 12, 3)
+	gone, _ = s.Expunge(ctx, a.ID, arch.ID, []uint32{1})
+	if fmt.Sprint(gone) != "[1]" {
+		t.Fatalf("expunge by uid %v", gone)
+	}
+	if _, err := s.OpenBody(ctx, am[0].BlobID); !errors.Is(err, store.ErrBodyMissing) {
+		t.Fatalf("body of an expunged message still there: %v", err)
+	}
+	// A new message never reuses an expunged UID.
+	if r := appendOne(t, s, a, inbox, "new"); r.UID != 5 {
+		t.Fatalf("new UID %d, want 5", r.UID)
+	}
+	wantClean(t, s)
+}
+
+func testDeleteMailbox(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	mb, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "Tmp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendOne(t, s, a, mb, "12345")
+	appendOne(t, s, a, mailbox(t, s, a, "INBOX"), "abc")
+	if err := s.DeleteMailbox(ctx, a.ID, "Tmp"); err != nil {
+		t.Fatal(err)
+	}
+	wantUsage(t, s, a, 3, 1)
+	wantClean(t, s)
+}
+
+func testChangeFeed(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	start, err := s.LastChange(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wake, stop := s.Watch(a.ID)
+	defer stop()
+	inbox := mailbox(t, s, a, "INBOX")
+	r := appendOne(t, s, a, inbox, "x")
+	select {
+	case <-wake:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no wake-up after append")
+	}
+	s.SetFlags(ctx, a.ID, inbox.ID, []uint32{r.UID}, store.FlagsAdd, []string{`\Seen`}, 0)
+	s.Expunge(ctx, a.ID, inbox.ID, []uint32{r.UID})
+	s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "New"})
+	s.RenameMailbox(ctx, a.ID, "New", "Newer")
+	s.DeleteMailbox(ctx, a.ID, "Newer")
+	cs, err := s.Changes(ctx, a.ID, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for i, c := range cs {
+		if i > 0 && c.Seq <= cs[i-1].Seq {
+			t.Fatalf("change seqs not increasing: %+v", cs)
+		}
+		kinds = append(kinds, c.Kind.String())
+	}
+	want := "[append flags expunge mailbox-create mailbox-rename mailbox-delete]"
+	if fmt.Sprint(kinds) != want {
+		t.Fatalf("changes %v, want %s", kinds, want)
+	}
+	if cs[0].MailboxID != inbox.ID || fmt.Sprint(cs[0].UIDs) != fmt.Sprint([]uint32{r.UID}) || cs[0].ModSeq != r.ModSeq {
+		t.Fatalf("append change %+v", cs[0])
+	}
+	if cs[4].Mailbox != "Newer" {
+		t.Fatalf("rename change %+v", cs[4])
+	}
+	last, _ := s.LastChange(ctx, a.ID)
+	if last != cs[len(cs)-1].Seq {
+		t.Fatalf("LastChange %d, feed ends at %d", last, cs[len(cs)-1].Seq)
+	}
+	if rest, _ := s.Changes(ctx, a.ID, last); len(rest) != 0 {
+		t.Fatalf("changes after the last: %+v", rest)
+	}
+}
+
+func testConcurrentAppend(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	inbox := mailbox(t, s, a, "INBOX")
+	const workers, each = 16, 20
+	var mu sync.Mutex
+	var uids []int
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				bw, err := s.NewBody(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				fmt.Fprintf(bw, "worker %d message %d", w, i)
+				ref, err := bw.Commit()
+				if err != nil {
+					errs <- err
+					return
+				}
+				res, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: inbox.ID, Body: ref}}, true)
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				uids = append(uids, int(res[0].UID))
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	sort.Ints(uids)
+	for i, u := range uids {
+		if u != i+1 {
+			t.Fatalf("UIDs not unique and dense: %v", uids)
+		}
+	}
+	if mb := mailbox(t, s, a, "INBOX"); mb.Messages != workers*each || mb.UIDNext != workers*each+1 {
+		t.Fatalf("mailbox %+v", mb)
+	}
+	wantClean(t, s)
+}
+
+func testCheck(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	appendOne(t, s, a, mailbox(t, s, a, "INBOX"), "hello")
+	r, err := s.Check(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Problems) != 0 || r.Accounts != 1 || r.Messages != 1 || r.Blobs != 1 || r.Mailboxes != 6 {
+		t.Fatalf("check report %+v", r)
+	}
+	// An unreferenced body is young: in flight, not a problem.
+	Put(t, s, "unreferenced")
+	r, _ = s.Check(ctx, false)
+	if len(r.Problems) != 0 || r.InFlight != 1 {
+		t.Fatalf("check with a young orphan %+v", r)
+	}
+}
