@@ -1,0 +1,320 @@
+// Package config loads mailroom's TOML configuration file.
+//
+// Parsing is strict: a key the program does not know, anywhere in the file,
+// is an error naming the key (with its full dotted path), so that a typo
+// never silently falls back to a default. Key names are matched exactly
+// (case-sensitively). Render produces a commented file documenting every key;
+// Load accepts it unchanged.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Hostname is the server's name, used in greetings and Received headers.
+	// Default: os.Hostname().
+	Hostname string `toml:"hostname"`
+	// DataDir holds the store. A relative path in a file is relative to the
+	// directory of that file (Load resolves it to an absolute path).
+	DataDir  string         `toml:"data_dir"`
+	Log      LogConfig      `toml:"log"`
+	Listen   ListenConfig   `toml:"listen"`
+	Storage  StorageConfig  `toml:"storage"`
+	Delivery DeliveryConfig `toml:"delivery"`
+	Quota    QuotaConfig    `toml:"quota"`
+}
+
+// LogConfig is the [log] section.
+type LogConfig struct {
+	Level string `toml:"level"` // "debug", "info" (default), "warn" or "error"
+}
+
+// ListenConfig is the [listen] section: one "host:port" per protocol, ""
+// for off.
+type ListenConfig struct {
+	SMTP        string `toml:"smtp"`
+	LMTP        string `toml:"lmtp"`
+	IMAP        string `toml:"imap"`
+	IMAPS       string `toml:"imaps"`
+	POP3        string `toml:"pop3"`
+	POP3S       string `toml:"pop3s"`
+	ManageSieve string `toml:"managesieve"`
+}
+
+// StorageConfig is the [storage] section.
+type StorageConfig struct {
+	Backend string `toml:"backend"` // "sqlite" (default) or "postgres" (not available yet)
+}
+
+// DeliveryConfig is the [delivery] section.
+type DeliveryConfig struct {
+	// RecipientDelimiter holds the subaddress delimiter characters (RFC
+	// 5233); each character is a delimiter, like Postfix's
+	// recipient_delimiter. "" disables subaddressing. Default "+".
+	RecipientDelimiter string `toml:"recipient_delimiter"`
+	// PlusFolder delivers user+folder@domain into the mailbox "folder" when
+	// it exists.
+	PlusFolder bool `toml:"plus_folder"`
+	// PlusFolderCreate also creates that mailbox when it does not exist.
+	PlusFolderCreate bool `toml:"plus_folder_create"`
+	// MaxMessageSize is the largest message accepted. Default 50M.
+	MaxMessageSize Size `toml:"max_message_size"`
+}
+
+// QuotaConfig is the [quota] section: defaults for accounts created without
+// their own quota.
+type QuotaConfig struct {
+	Default         Size   `toml:"default"`          // bytes; 0 = unlimited
+	DefaultMessages int64  `toml:"default_messages"` // messages; 0 = unlimited
+	Full            string `toml:"full"`             // "temporary" (default) or "permanent"
+}
+
+// Values of the enumerated keys.
+const (
+	BackendSQLite   = "sqlite"
+	BackendPostgres = "postgres"
+
+	QuotaFullTemporary = "temporary"
+	QuotaFullPermanent = "permanent"
+
+	LogDebug = "debug"
+	LogInfo  = "info"
+	LogWarn  = "warn"
+	LogError = "error"
+)
+
+// DefaultDataDir is the default data_dir.
+const DefaultDataDir = "./mailroom-data"
+
+// DefaultMaxMessageSize is the default delivery.max_message_size.
+const DefaultMaxMessageSize Size = 50 << 20
+
+// Default returns the built-in configuration. Its DataDir is relative (to the
+// current directory when used as is).
+func Default() *Config {
+	return &Config{
+		Hostname: defaultHostname(),
+		DataDir:  DefaultDataDir,
+		Log:      LogConfig{Level: LogInfo},
+		Storage:  StorageConfig{Backend: BackendSQLite},
+		Delivery: DeliveryConfig{
+			RecipientDelimiter: "+",
+			MaxMessageSize:     DefaultMaxMessageSize,
+		},
+		Quota: QuotaConfig{Full: QuotaFullTemporary},
+	}
+}
+
+func defaultHostname() string {
+	h, err := os.Hostname()
+	if err != nil || strings.TrimSpace(h) == "" {
+		return "localhost"
+	}
+	return h
+}
+
+// Load reads the file at path over Default(), resolves a relative data_dir
+// against the file's directory, and validates the result. Every error is one
+// line starting with "config: ".
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data, filepath.Dir(abs))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Parse decodes a configuration file's contents over Default() without
+// validating it. A relative data_dir is joined to baseDir (when baseDir is
+// not ""). Unknown keys are errors.
+func Parse(data []byte, baseDir string) (*Config, error) {
+	c := Default()
+	md, err := toml.Decode(string(data), c)
+	if err != nil {
+		return nil, decodeError(err)
+	}
+	known := knownKeys()
+	for _, k := range md.Keys() {
+		if !known[strings.Join(k, "\x00")] {
+			return nil, fmt.Errorf("config: unknown key %q", k.String())
+		}
+	}
+	if u := md.Undecoded(); len(u) > 0 { // should be caught above; belt and braces
+		return nil, fmt.Errorf("config: unknown key %q", u[0].String())
+	}
+	if strings.TrimSpace(c.Hostname) == "" {
+		c.Hostname = defaultHostname()
+	}
+	if c.DataDir != "" && baseDir != "" && !filepath.IsAbs(c.DataDir) {
+		c.DataDir = filepath.Join(baseDir, c.DataDir)
+	}
+	return c, nil
+}
+
+// decodeError turns a toml error into one "config: " line naming the key
+// when known.
+func decodeError(err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		msg := strings.ReplaceAll(pe.Message, "\n", " ")
+		if pe.LastKey != "" {
+			return fmt.Errorf("config: %s: %s (line %d)", pe.LastKey, msg, pe.Position.Line)
+		}
+		return fmt.Errorf("config: line %d: %s", pe.Position.Line, msg)
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	if m := tomlErrRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("config: %s: %s (line %s)", m[2], m[3], m[1])
+	}
+	return fmt.Errorf("config: %s", strings.TrimPrefix(msg, "toml: "))
+}
+
+// tomlErrRE matches the toml package's plain errors that name a key.
+var tomlErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "(.*)"\): (.*)$`)
+
+// knownKeys lists every key path (joined with NUL) Config understands,
+// tables included, matched exactly.
+func knownKeys() map[string]bool {
+	m := map[string]bool{}
+	var walk func(t reflect.Type, prefix []string)
+	walk = func(t reflect.Type, prefix []string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			p := append(append([]string(nil), prefix...), name)
+			m[strings.Join(p, "\x00")] = true
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, p)
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), nil)
+	return m
+}
+
+// Validate checks every value. The error is one line naming the key.
+func (c *Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...))
+	}
+	if h := c.Hostname; h == "" || strings.IndexFunc(h, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
+		return bad("hostname", "must be a host name without spaces, got %q", h)
+	}
+	if c.DataDir == "" {
+		return bad("data_dir", "must not be empty")
+	}
+	switch c.Log.Level {
+	case LogDebug, LogInfo, LogWarn, LogError:
+	default:
+		return bad("log.level", `must be "debug", "info", "warn" or "error", got %q`, c.Log.Level)
+	}
+	for _, l := range c.Listeners() {
+		if err := checkListen(l.Addr); err != nil {
+			return bad("listen."+l.Key, "%v", err)
+		}
+	}
+	switch c.Storage.Backend {
+	case BackendSQLite:
+	case BackendPostgres:
+		return bad("storage.backend", `"postgres" is not available yet; use "sqlite"`)
+	default:
+		return bad("storage.backend", `must be "sqlite" or "postgres", got %q`, c.Storage.Backend)
+	}
+	for _, r := range c.Delivery.RecipientDelimiter {
+		if r == unicode.ReplacementChar || !unicode.IsPrint(r) || unicode.IsSpace(r) || r == '@' || r == '"' {
+			return bad("delivery.recipient_delimiter", "each character must be printable, not a space, '@' or '\"', got %q", c.Delivery.RecipientDelimiter)
+		}
+	}
+	if c.Delivery.MaxMessageSize <= 0 {
+		return bad("delivery.max_message_size", "must be greater than 0, got %d", int64(c.Delivery.MaxMessageSize))
+	}
+	if c.Quota.Default < 0 {
+		return bad("quota.default", "must not be negative, got %d", int64(c.Quota.Default))
+	}
+	if c.Quota.DefaultMessages < 0 {
+		return bad("quota.default_messages", "must not be negative, got %d", c.Quota.DefaultMessages)
+	}
+	switch c.Quota.Full {
+	case QuotaFullTemporary, QuotaFullPermanent:
+	default:
+		return bad("quota.full", `must be "temporary" or "permanent", got %q`, c.Quota.Full)
+	}
+	return nil
+}
+
+func checkListen(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf(`must be "host:port" (e.g. "127.0.0.1:25" or ":25"), got %q`, addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port must be a number from 0 to 65535, got %q", addr)
+	}
+	return nil
+}
+
+// Listener is one configured listen address.
+type Listener struct {
+	Key  string // key in [listen]: "smtp", "imaps"…
+	Addr string // "host:port"; "" when off
+}
+
+// Listeners returns every [listen] key with its address (also those that are
+// off), in file order.
+func (c *Config) Listeners() []Listener {
+	l := c.Listen
+	return []Listener{
+		{"smtp", l.SMTP},
+		{"lmtp", l.LMTP},
+		{"imap", l.IMAP},
+		{"imaps", l.IMAPS},
+		{"pop3", l.POP3},
+		{"pop3s", l.POP3S},
+		{"managesieve", l.ManageSieve},
+	}
+}
+
+// SlogLevel returns log.level as a slog.Level (info for unknown values).
+func (c *Config) SlogLevel() slog.Level {
+	switch c.Log.Level {
+	case LogDebug:
+		return slog.LevelDebug
+	case LogWarn:
+		return slog.LevelWarn
+	case LogError:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

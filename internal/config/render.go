@@ -1,0 +1,143 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/template"
+	"unicode/utf8"
+)
+
+// Render returns c as a commented TOML file that documents every key and
+// that Load accepts. `mailroom quickstart` writes it to ./mailroom.toml.
+func Render(c *Config) []byte {
+	var b bytes.Buffer
+	if err := renderTmpl.Execute(&b, c); err != nil {
+		// The template is fixed and only calls the helpers below.
+		panic("config: render: " + err.Error())
+	}
+	return b.Bytes()
+}
+
+var renderTmpl = template.Must(template.New("mailroom.toml").Funcs(template.FuncMap{
+	"q":    tomlString,
+	"size": tomlSize,
+}).Parse(`# mailroom configuration (TOML, https://toml.io).
+#
+# Every key is listed below with its meaning. Unknown keys are errors, so a
+# misspelt key is reported instead of being ignored. Sizes are a number of
+# bytes or a string with a binary unit: "200K", "10M", "1G", "2T"
+# ("10MB" and "10MiB" also mean 10*1024*1024).
+
+# Name of this server, used in protocol greetings and Received: headers.
+# Default: the machine's host name.
+hostname = {{q .Hostname}}
+
+# Directory holding the mail store (database and message bodies). A relative
+# path is relative to the directory of this file. Default: "./mailroom-data".
+data_dir = {{q .DataDir}}
+
+[log]
+# Least severe messages logged: "debug", "info", "warn" or "error".
+# Default: "info".
+level = {{q .Log.Level}}
+
+[listen]
+# Address ("host:port") each protocol listens on; "" turns it off.
+# Use "127.0.0.1:port" or "[::1]:port" for loopback only, ":port" for every
+# interface. All are off by default.
+#
+# SMTP (RFC 5321), mail from other servers.
+smtp = {{q .Listen.SMTP}}
+# LMTP (RFC 2033), mail handed over by a local MTA.
+lmtp = {{q .Listen.LMTP}}
+# IMAP (RFC 9051).
+imap = {{q .Listen.IMAP}}
+# IMAP over implicit TLS (RFC 8314).
+imaps = {{q .Listen.IMAPS}}
+# POP3 (RFC 1939).
+pop3 = {{q .Listen.POP3}}
+# POP3 over implicit TLS (RFC 8314).
+pop3s = {{q .Listen.POP3S}}
+# ManageSieve (RFC 5804), for managing Sieve filters.
+managesieve = {{q .Listen.ManageSieve}}
+
+[storage]
+# Store backend: "sqlite". ("postgres" is planned but not available yet.)
+# Default: "sqlite".
+backend = {{q .Storage.Backend}}
+
+[delivery]
+# Subaddress delimiter characters (RFC 5233): with "+", mail to
+# alice+lists@example.org goes to alice@example.org. Several characters
+# ("+-") make each one a delimiter; "" turns subaddressing off.
+# Default: "+".
+recipient_delimiter = {{q .Delivery.RecipientDelimiter}}
+# Deliver alice+Folder@example.org into alice's mailbox "Folder" when it
+# exists (otherwise into INBOX). Default: false.
+plus_folder = {{.Delivery.PlusFolder}}
+# With plus_folder, create the mailbox when it does not exist yet.
+# Default: false.
+plus_folder_create = {{.Delivery.PlusFolderCreate}}
+# Largest message accepted; larger ones are refused (552 5.3.4).
+# Default: "50M".
+max_message_size = {{size .Delivery.MaxMessageSize}}
+
+[quota]
+# Storage quota of accounts created without their own, in bytes or with a
+# unit; 0 means unlimited. Default: 0.
+default = {{size .Quota.Default}}
+# Message-count quota of accounts created without their own; 0 means
+# unlimited. Default: 0.
+default_messages = {{.Quota.DefaultMessages}}
+# What an over-quota delivery answers: "temporary" (452 4.2.2, the sender
+# retries for a while) or "permanent" (552 5.2.2, bounced at once).
+# Default: "temporary".
+full = {{q .Quota.Full}}
+`))
+
+// tomlSize writes a size as an integer when it has no unit, else as a
+// quoted string.
+func tomlSize(s Size) string {
+	f := FormatSize(int64(s))
+	if _, err := strconv.ParseInt(f, 10, 64); err == nil {
+		return f
+	}
+	return strconv.Quote(f)
+}
+
+// tomlString quotes s as a TOML basic string.
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString(`\uFFFD`)
+			i++
+			continue
+		}
+		i += size
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			if r < 0x20 || r == 0x7f {
+				fmt.Fprintf(&b, `\u%04X`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}

@@ -1,0 +1,652 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"mailroom/internal/store"
+)
+
+// Sentinel errors; test with errors.Is. Errors from the store are wrapped,
+// so store.ErrNotFound and store.ErrExists can be tested too.
+var (
+	ErrBadAddress  = errors.New("bad address")                    // syntax error in an address or domain
+	ErrNotLocal    = errors.New("not a local domain")             // the domain is not one of ours
+	ErrNoSuchUser  = errors.New("no such user")                   // local domain, nobody by that name
+	ErrAuthFailed  = errors.New("authentication failed")          // unknown user or wrong password
+	ErrDomainInUse = errors.New("domain has accounts or aliases") // DeleteDomain of a non-empty domain
+)
+
+// Options configure a Directory.
+type Options struct {
+	// RecipientDelimiter holds the subaddress delimiter characters (RFC
+	// 5233), each one a delimiter, e.g. "+" or "+-"; "" disables
+	// subaddressing.
+	RecipientDelimiter string
+	// HashParams overrides DefaultHashParams for new password hashes (and
+	// for the dummy hash Authenticate verifies for unknown users). Only
+	// tests should set it, to cheap parameters that keep the race-enabled
+	// test suite fast; existing hashes keep verifying with their own
+	// parameters.
+	HashParams *HashParams
+}
+
+// Directory is the user directory. It is safe for concurrent use.
+type Directory struct {
+	st     store.Store
+	delims string
+	params HashParams
+
+	dummyOnce sync.Once
+	dummy     string
+
+	verify func(hash, pw string) bool // VerifyPassword; tests replace it
+}
+
+// New returns a Directory over st.
+func New(st store.Store, opts Options) *Directory {
+	d := &Directory{st: st, delims: opts.RecipientDelimiter, params: DefaultHashParams, verify: VerifyPassword}
+	if opts.HashParams != nil {
+		d.params = *opts.HashParams
+	}
+	return d
+}
+
+// msgError is an error with its own message that matches a sentinel.
+type msgError struct {
+	msg string
+	err error
+}
+
+func (e *msgError) Error() string { return e.msg }
+func (e *msgError) Unwrap() error { return e.err }
+
+func errorf(sentinel error, format string, args ...any) error {
+	return &msgError{msg: fmt.Sprintf(format, args...), err: sentinel}
+}
+
+func notLocal(domain string) error {
+	return &msgError{msg: fmt.Sprintf("domain %s is not local; add it first with `mailroom domain add`", domain), err: errNotLocalNotFound}
+}
+
+// SplitDetail splits a local part at the first of the directory's
+// delimiters (see the package function SplitDetail).
+func (d *Directory) SplitDetail(local string) (user, detail string) {
+	return SplitDetail(local, d.delims)
+}
+
+// HashPassword hashes pw with the directory's parameters.
+func (d *Directory) HashPassword(pw string) (string, error) {
+	return d.params.Hash(pw)
+}
+
+// ---- Domains ----
+
+// AddDomain makes name a local domain.
+func (d *Directory) AddDomain(ctx context.Context, name string) error {
+	dom, err := ParseDomain(name)
+	if err != nil {
+		return err
+	}
+	if err := d.st.CreateDomain(ctx, dom); err != nil {
+		return fmt.Errorf("domain %s: %w", dom, err)
+	}
+	return nil
+}
+
+// DeleteDomain removes a local domain. It refuses (ErrDomainInUse) while
+// the domain has accounts or aliases.
+func (d *Directory) DeleteDomain(ctx context.Context, name string) error {
+	dom, err := ParseDomain(name)
+	if err != nil {
+		return err
+	}
+	if _, err := d.domain(ctx, dom); err != nil {
+		return err
+	}
+	accounts, err := d.st.Accounts(ctx)
+	if err != nil {
+		return fmt.Errorf("listing accounts: %w", err)
+	}
+	aliases, err := d.st.Aliases(ctx)
+	if err != nil {
+		return fmt.Errorf("listing aliases: %w", err)
+	}
+	nAcc, nAli := 0, 0
+	for _, a := range accounts {
+		if inDomain(a.Address, dom) {
+			nAcc++
+		}
+	}
+	for _, a := range aliases {
+		if inDomain(a.Address, dom) {
+			nAli++
+		}
+	}
+	if nAcc > 0 || nAli > 0 {
+		var what []string
+		if nAcc > 0 {
+			what = append(what, plural(nAcc, "account"))
+		}
+		if nAli > 0 {
+			what = append(what, plural(nAli, "alias"))
+		}
+		return errorf(ErrDomainInUse, "domain %s still has %s; delete them first", dom, strings.Join(what, " and "))
+	}
+	if err := d.st.DeleteDomain(ctx, dom); err != nil {
+		return fmt.Errorf("domain %s: %w", dom, err)
+	}
+	return nil
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	if strings.HasSuffix(word, "s") {
+		return fmt.Sprintf("%d %ses", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// inDomain reports whether a stored address is in the canonical domain dom.
+func inDomain(address, dom string) bool {
+	if a, err := ParseAddress(address); err == nil {
+		return a.Domain == dom
+	}
+	i := strings.LastIndexByte(address, '@')
+	return i >= 0 && strings.EqualFold(address[i+1:], dom)
+}
+
+// Domains lists the local domains.
+func (d *Directory) Domains(ctx context.Context) ([]store.Domain, error) {
+	ds, err := d.st.Domains(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing domains: %w", err)
+	}
+	return ds, nil
+}
+
+// findDomain returns the local domain with canonical name dom, or nil.
+func (d *Directory) findDomain(ctx context.Context, dom string) (*store.Domain, error) {
+	ds, err := d.st.Domains(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing domains: %w", err)
+	}
+	for i := range ds {
+		if sameDomain(ds[i].Name, dom) {
+			return &ds[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// domain is findDomain with an error matching ErrNotLocal and
+// store.ErrNotFound when dom is not local.
+func (d *Directory) domain(ctx context.Context, dom string) (*store.Domain, error) {
+	ld, err := d.findDomain(ctx, dom)
+	if err == nil && ld == nil {
+		err = &msgError{msg: fmt.Sprintf("domain %s is not a local domain", dom), err: errNotLocalNotFound}
+	}
+	return ld, err
+}
+
+var errNotLocalNotFound = errors.Join(ErrNotLocal, store.ErrNotFound)
+
+func sameDomain(stored, dom string) bool {
+	if stored == dom || strings.EqualFold(stored, dom) {
+		return true
+	}
+	c, err := ParseDomain(stored)
+	return err == nil && c == dom
+}
+
+// IsLocalDomain reports whether domain (any spelling) is a local domain.
+// Address literals are never local.
+func (d *Directory) IsLocalDomain(ctx context.Context, domain string) (bool, error) {
+	dom, err := ParseDomain(domain)
+	if err != nil {
+		return false, nil
+	}
+	ld, err := d.findDomain(ctx, dom)
+	return ld != nil, err
+}
+
+// SetCatchAll makes target (an existing account) receive mail for unknown
+// local parts of domain; target "" removes the catch-all.
+func (d *Directory) SetCatchAll(ctx context.Context, domain, target string) error {
+	dom, err := ParseDomain(domain)
+	if err != nil {
+		return err
+	}
+	if _, err := d.domain(ctx, dom); err != nil {
+		return err
+	}
+	stored := ""
+	if target != "" {
+		acct, err := d.Account(ctx, target)
+		if err != nil {
+			return fmt.Errorf("catch-all target: %w", err)
+		}
+		stored = acct.Address
+	}
+	if err := d.st.SetCatchAll(ctx, dom, stored); err != nil {
+		return fmt.Errorf("domain %s: setting catch-all: %w", dom, err)
+	}
+	return nil
+}
+
+// ---- Accounts ----
+
+// localAddress parses address and checks that its domain is local.
+func (d *Directory) localAddress(ctx context.Context, address string) (Address, error) {
+	a, err := ParseAddress(address)
+	if err != nil {
+		return Address{}, err
+	}
+	if a.IsLiteral() {
+		return Address{}, errorf(errNotLocalNotFound, "%s: an address literal cannot be a local domain", a)
+	}
+	ld, err := d.findDomain(ctx, a.Domain)
+	if err != nil {
+		return Address{}, err
+	}
+	if ld == nil {
+		return Address{}, notLocal(a.Domain)
+	}
+	return a, nil
+}
+
+func checkQuota(what string, v int64) error {
+	if v < store.QuotaDefault {
+		return fmt.Errorf("%s quota must be %d (default), 0 (unlimited) or a positive limit, got %d", what, store.QuotaDefault, v)
+	}
+	return nil
+}
+
+// AddAccount creates an account (and, in the store, its default
+// mailboxes). The domain must be local and the address must not be an
+// alias. quotaBytes and quotaMessages are store.QuotaDefault,
+// store.QuotaUnlimited or a limit.
+func (d *Directory) AddAccount(ctx context.Context, address, password string, quotaBytes, quotaMessages int64) (*store.Account, error) {
+	a, err := d.localAddress(ctx, address)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkQuota("byte", quotaBytes); err != nil {
+		return nil, err
+	}
+	if err := checkQuota("message", quotaMessages); err != nil {
+		return nil, err
+	}
+	if _, targets, err := d.aliasTargets(ctx, a); err != nil {
+		return nil, err
+	} else if targets != nil {
+		return nil, fmt.Errorf("%s is an alias; delete the alias first: %w", a, store.ErrExists)
+	}
+	hash, err := d.HashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	acct, err := d.st.CreateAccount(ctx, store.NewAccount{
+		Address:       a.String(),
+		PasswordHash:  hash,
+		QuotaBytes:    quotaBytes,
+		QuotaMessages: quotaMessages,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", a, err)
+	}
+	return acct, nil
+}
+
+// Account returns the account with exactly this address (matched
+// case-insensitively, without removing a subaddress detail).
+func (d *Directory) Account(ctx context.Context, address string) (*store.Account, error) {
+	a, err := ParseAddress(address)
+	if err != nil {
+		return nil, err
+	}
+	acct, err := d.st.Account(ctx, a.String())
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", a, err)
+	}
+	return acct, nil
+}
+
+// Accounts lists every account.
+func (d *Directory) Accounts(ctx context.Context) ([]store.Account, error) {
+	as, err := d.st.Accounts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing accounts: %w", err)
+	}
+	return as, nil
+}
+
+// SetPassword replaces an account's password.
+func (d *Directory) SetPassword(ctx context.Context, address, password string) error {
+	acct, err := d.Account(ctx, address)
+	if err != nil {
+		return err
+	}
+	hash, err := d.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	if err := d.st.SetPasswordHash(ctx, acct.Address, hash); err != nil {
+		return fmt.Errorf("account %s: %w", acct.Address, err)
+	}
+	return nil
+}
+
+// SetQuota changes an account's quota (store.QuotaDefault,
+// store.QuotaUnlimited or a limit, for each of bytes and messages).
+func (d *Directory) SetQuota(ctx context.Context, address string, bytes, messages int64) error {
+	if err := checkQuota("byte", bytes); err != nil {
+		return err
+	}
+	if err := checkQuota("message", messages); err != nil {
+		return err
+	}
+	acct, err := d.Account(ctx, address)
+	if err != nil {
+		return err
+	}
+	if err := d.st.SetQuota(ctx, acct.Address, bytes, messages); err != nil {
+		return fmt.Errorf("account %s: %w", acct.Address, err)
+	}
+	return nil
+}
+
+// DeleteAccount deletes an account with all its mail, then removes it from
+// the targets of aliases and from catch-alls.
+func (d *Directory) DeleteAccount(ctx context.Context, address string) error {
+	acct, err := d.Account(ctx, address)
+	if err != nil {
+		return err
+	}
+	if err := d.st.DeleteAccount(ctx, acct.Address); err != nil {
+		return fmt.Errorf("account %s: %w", acct.Address, err)
+	}
+	cleanup := func(err error) error {
+		return fmt.Errorf("account %s deleted, but removing it from aliases and catch-alls failed: %w", acct.Address, err)
+	}
+	aliases, err := d.st.Aliases(ctx)
+	if err != nil {
+		return cleanup(err)
+	}
+	for _, al := range aliases {
+		for _, t := range al.Targets {
+			if strings.EqualFold(t, acct.Address) {
+				if err := d.st.DeleteAlias(ctx, al.Address, t); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return cleanup(err)
+				}
+			}
+		}
+	}
+	domains, err := d.st.Domains(ctx)
+	if err != nil {
+		return cleanup(err)
+	}
+	for _, dom := range domains {
+		if dom.CatchAll != "" && strings.EqualFold(dom.CatchAll, acct.Address) {
+			if err := d.st.SetCatchAll(ctx, dom.Name, ""); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return cleanup(err)
+			}
+		}
+	}
+	return nil
+}
+
+// ---- Aliases ----
+
+// aliasKey is the address an alias is stored under: its local part lower
+// cased, since aliases are matched case-insensitively whatever the store
+// does.
+func aliasKey(a Address) string {
+	return Address{Local: strings.ToLower(a.Local), Domain: a.Domain}.String()
+}
+
+// aliasTargets returns the stored alias address and targets for a, or
+// ("", nil, nil) when a is not an alias.
+func (d *Directory) aliasTargets(ctx context.Context, a Address) (string, []string, error) {
+	keys := []string{aliasKey(a)}
+	if exact := a.String(); exact != keys[0] {
+		keys = append(keys, exact)
+	}
+	for _, k := range keys {
+		t, err := d.st.AliasTargets(ctx, k)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", nil, fmt.Errorf("alias %s: %w", a, err)
+		}
+		if len(t) > 0 {
+			return k, t, nil
+		}
+	}
+	return "", nil, nil
+}
+
+// AddAlias adds target (an existing account) to the targets of alias, an
+// address in a local domain that is not an account. Adding more targets to
+// one alias makes it fan out. The alias's local part is stored in lower case.
+func (d *Directory) AddAlias(ctx context.Context, alias, target string) error {
+	a, err := d.localAddress(ctx, alias)
+	if err != nil {
+		return err
+	}
+	if _, err := d.st.Account(ctx, a.String()); err == nil {
+		return fmt.Errorf("%s is an account; an alias cannot have the same address: %w", a, store.ErrExists)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("alias %s: %w", a, err)
+	}
+	acct, err := d.Account(ctx, target)
+	if err != nil {
+		return fmt.Errorf("alias target must be an existing account: %w", err)
+	}
+	key, targets, err := d.aliasTargets(ctx, a)
+	if err != nil {
+		return err
+	}
+	if key == "" {
+		key = aliasKey(a)
+	}
+	for _, t := range targets {
+		if strings.EqualFold(t, acct.Address) {
+			return fmt.Errorf("alias %s already points to %s: %w", key, acct.Address, store.ErrExists)
+		}
+	}
+	if err := d.st.AddAlias(ctx, key, acct.Address); err != nil {
+		return fmt.Errorf("alias %s: %w", key, err)
+	}
+	return nil
+}
+
+// DeleteAlias removes target from alias's targets; target "" removes the
+// whole alias.
+func (d *Directory) DeleteAlias(ctx context.Context, alias, target string) error {
+	a, err := ParseAddress(alias)
+	if err != nil {
+		return err
+	}
+	key, targets, err := d.aliasTargets(ctx, a)
+	if err != nil {
+		return err
+	}
+	if key == "" {
+		return fmt.Errorf("alias %s: %w", a, store.ErrNotFound)
+	}
+	stored := ""
+	if target != "" {
+		t, err := ParseAddress(target)
+		if err != nil {
+			return err
+		}
+		for _, s := range targets {
+			if strings.EqualFold(s, t.String()) {
+				stored = s
+				break
+			}
+		}
+		if stored == "" {
+			return fmt.Errorf("alias %s does not point to %s: %w", key, t, store.ErrNotFound)
+		}
+	}
+	if err := d.st.DeleteAlias(ctx, key, stored); err != nil {
+		return fmt.Errorf("alias %s: %w", key, err)
+	}
+	return nil
+}
+
+// Aliases lists every alias.
+func (d *Directory) Aliases(ctx context.Context) ([]store.Alias, error) {
+	as, err := d.st.Aliases(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing aliases: %w", err)
+	}
+	return as, nil
+}
+
+// ---- Authentication ----
+
+// dummyHash is verified for unknown users so that a failed login costs the
+// same whether or not the account exists.
+func (d *Directory) dummyHash() string {
+	d.dummyOnce.Do(func() {
+		h, err := d.params.Hash("mailroom dummy password, never matches")
+		if err != nil {
+			h = "$argon2id$v=19$m=65536,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		}
+		d.dummy = h
+	})
+	return d.dummy
+}
+
+// Authenticate checks a username (the account's full address, exactly; no
+// subaddress is removed) and password. Unknown users and wrong passwords
+// both give ErrAuthFailed, after the same work (one hash verification). A
+// store failure gives a different, wrapped error, so the caller can answer
+// "try again later" rather than "wrong password".
+func (d *Directory) Authenticate(ctx context.Context, username, password string) (*store.Account, error) {
+	if _, err := preparePassword(password); err != nil {
+		return nil, ErrAuthFailed
+	}
+	a, err := ParseAddress(username)
+	if err != nil {
+		d.verify(d.dummyHash(), password)
+		return nil, ErrAuthFailed
+	}
+	acct, err := d.st.Account(ctx, a.String())
+	if errors.Is(err, store.ErrNotFound) {
+		d.verify(d.dummyHash(), password)
+		return nil, ErrAuthFailed
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticate %s: %w", a, err)
+	}
+	if !d.verify(acct.PasswordHash, password) {
+		return nil, ErrAuthFailed
+	}
+	return acct, nil
+}
+
+// ---- Recipient resolution ----
+
+// Resolution is where mail for one recipient goes.
+type Resolution struct {
+	Accounts []*store.Account // one or more (an alias can fan out), no duplicates
+	Detail   string           // RFC 5233 detail ("lists" for alice+lists@…); "" if none
+	Original string           // the recipient, canonical (before alias expansion)
+}
+
+// Resolve finds the accounts that receive mail for rcpt. In order:
+//  1. the full address as an account, then as an alias (so an account
+//     literally named "a+b" wins over "a" with detail "b");
+//  2. the address without its detail, as an account, then as an alias
+//     (Detail is set);
+//  3. the domain's catch-all account (Detail is "").
+//
+// Local parts match case-insensitively. Errors: ErrBadAddress (syntax),
+// ErrNotLocal (not one of our domains), ErrNoSuchUser (nothing matched);
+// any other error is a store failure (temporary).
+func (d *Directory) Resolve(ctx context.Context, rcpt string) (*Resolution, error) {
+	a, err := ParseAddress(rcpt)
+	if err != nil {
+		return nil, err
+	}
+	if a.IsLiteral() {
+		return nil, errorf(ErrNotLocal, "%s: %s is not a local domain", a, a.Domain)
+	}
+	dom, err := d.findDomain(ctx, a.Domain)
+	if err != nil {
+		return nil, err
+	}
+	if dom == nil {
+		return nil, errorf(ErrNotLocal, "%s: %s is not a local domain", a, a.Domain)
+	}
+	res := &Resolution{Original: a.String()}
+
+	accts, err := d.lookup(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	if len(accts) > 0 {
+		res.Accounts = accts
+		return res, nil
+	}
+	if user, detail := d.SplitDetail(a.Local); user != a.Local {
+		accts, err := d.lookup(ctx, Address{Local: user, Domain: a.Domain})
+		if err != nil {
+			return nil, err
+		}
+		if len(accts) > 0 {
+			res.Accounts, res.Detail = accts, detail
+			return res, nil
+		}
+	}
+	if dom.CatchAll != "" {
+		acct, err := d.st.Account(ctx, dom.CatchAll)
+		if err == nil {
+			res.Accounts = []*store.Account{acct}
+			return res, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("resolve %s: catch-all %s: %w", a, dom.CatchAll, err)
+		}
+	}
+	return nil, errorf(ErrNoSuchUser, "%s: no such user", a)
+}
+
+// lookup finds a as an account, then as an alias (targets that no longer
+// exist are skipped). It returns nil when neither matches.
+func (d *Directory) lookup(ctx context.Context, a Address) ([]*store.Account, error) {
+	acct, err := d.st.Account(ctx, a.String())
+	if err == nil {
+		return []*store.Account{acct}, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("resolve %s: %w", a, err)
+	}
+	_, targets, err := d.aliasTargets(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	var out []*store.Account
+	seen := map[int64]bool{}
+	for _, t := range targets {
+		acct, err := d.st.Account(ctx, t)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("resolve %s: alias target %s: %w", a, t, err)
+		}
+		if !seen[acct.ID] {
+			seen[acct.ID] = true
+			out = append(out, acct)
+		}
+	}
+	return out, nil
+}
