@@ -401,7 +401,7 @@ func TestPlusAddressing(t *testing.T) {
 		io.WriteString(c.c, dotStuff(message(subject, "x")))
 		c.expect("250")
 	}
-	send("alice+archive@example.test", "to archive")     // existing folder, other case
+	send("alice+archive@example.test", "to archive")      // existing folder, other case
 	send("alice+receipts@example.test", "no such folder") // INBOX: plus_folder_create is off
 	send("alice@example.test", "plain")
 	c.cmd("QUIT", "221")
