@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -35,7 +36,7 @@ func benchLMTP(b *testing.B, conns int) {
 			b.Fatal(err)
 		}
 	}
-	srv := smtpserver.New(f.agent, smtpserver.Options{Hostname: "bench.test", LMTP: true})
+	srv := smtpserver.New(f.agent, smtpserver.Options{Hostname: "bench.test", LMTP: true, Logger: slog.New(slog.DiscardHandler)})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
