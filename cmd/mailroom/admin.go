@@ -27,67 +27,55 @@ func cmdDomainAdd(e *env, args []string) error {
 	if err := wantArgs(args, 1, 1, "domain add DOMAIN"); err != nil {
 		return err
 	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if err := s.dir.AddDomain(e.ctx, args[0]); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "domain %s added\n", strings.ToLower(args[0]))
-	return nil
+	return e.withServices(func(s *services) error {
+		if err := s.dir.AddDomain(e.ctx, args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "domain %s added\n", strings.ToLower(args[0]))
+		return nil
+	})
 }
 
 func cmdDomainDel(e *env, args []string) error {
 	if err := wantArgs(args, 1, 1, "domain del DOMAIN"); err != nil {
 		return err
 	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if err := s.dir.DeleteDomain(e.ctx, args[0]); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "domain %s deleted\n", strings.ToLower(args[0]))
-	return nil
+	return e.withServices(func(s *services) error {
+		if err := s.dir.DeleteDomain(e.ctx, args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "domain %s deleted\n", strings.ToLower(args[0]))
+		return nil
+	})
 }
 
 func cmdDomainList(e *env, args []string) error {
 	if err := wantArgs(args, 0, 0, "domain list"); err != nil {
 		return err
 	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	ds, err := s.dir.Domains(e.ctx)
-	if err != nil {
-		return err
-	}
-	for _, d := range ds {
-		if d.CatchAll != "" {
-			fmt.Fprintf(e.stdout, "%s\tcatch-all %s\n", d.Name, d.CatchAll)
-		} else {
-			fmt.Fprintln(e.stdout, d.Name)
+	return e.withServices(func(s *services) error {
+		ds, err := s.dir.Domains(e.ctx)
+		if err != nil {
+			return err
 		}
-	}
-	return nil
+		for _, d := range ds {
+			if d.CatchAll != "" {
+				fmt.Fprintf(e.stdout, "%s\tcatch-all %s\n", d.Name, d.CatchAll)
+			} else {
+				fmt.Fprintln(e.stdout, d.Name)
+			}
+		}
+		return nil
+	})
 }
 
 func cmdDomainCatchAll(e *env, args []string) error {
 	if err := wantArgs(args, 2, 2, `domain catchall DOMAIN ADDRESS|""`); err != nil {
 		return err
 	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return s.dir.SetCatchAll(e.ctx, args[0], args[1])
+	return e.withServices(func(s *services) error {
+		return s.dir.SetCatchAll(e.ctx, args[0], args[1])
+	})
 }
 
 var (
@@ -178,20 +166,17 @@ func cmdUserAdd(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	a, err := s.dir.AddAccount(e.ctx, args[0], pw, qb, qm)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "account %s added\n", a.Address)
-	if generated {
-		fmt.Fprintf(e.stdout, "password: %s\n", pw)
-	}
-	return nil
+	return e.withServices(func(s *services) error {
+		a, err := s.dir.AddAccount(e.ctx, args[0], pw, qb, qm)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "account %s added\n", a.Address)
+		if generated {
+			fmt.Fprintf(e.stdout, "password: %s\n", pw)
+		}
+		return nil
+	})
 }
 
 func cmdUserPasswd(e *env, args []string) error {
@@ -202,58 +187,49 @@ func cmdUserPasswd(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if err := s.dir.SetPassword(e.ctx, args[0], pw); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "password of %s changed\n", args[0])
-	if generated {
-		fmt.Fprintf(e.stdout, "password: %s\n", pw)
-	}
-	return nil
+	return e.withServices(func(s *services) error {
+		if err := s.dir.SetPassword(e.ctx, args[0], pw); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "password of %s changed\n", args[0])
+		if generated {
+			fmt.Fprintf(e.stdout, "password: %s\n", pw)
+		}
+		return nil
+	})
 }
 
 func cmdUserDel(e *env, args []string) error {
 	if err := wantArgs(args, 1, 1, "user del ADDRESS"); err != nil {
 		return err
 	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if err := s.dir.DeleteAccount(e.ctx, args[0]); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "account %s deleted\n", args[0])
-	return nil
+	return e.withServices(func(s *services) error {
+		if err := s.dir.DeleteAccount(e.ctx, args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "account %s deleted\n", args[0])
+		return nil
+	})
 }
 
 func cmdUserList(e *env, args []string) error {
 	if err := wantArgs(args, 0, 0, "user list"); err != nil {
 		return err
 	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	as, err := s.dir.Accounts(e.ctx)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tUSED\tQUOTA\tMESSAGES")
-	for i := range as {
-		a := &as[i]
-		l := s.store.Limits(a)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", a.Address, config.FormatSize(a.UsedBytes), limitString(l.Bytes, true), a.UsedMessages)
-	}
-	return tw.Flush()
+	return e.withServices(func(s *services) error {
+		as, err := s.dir.Accounts(e.ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ADDRESS\tUSED\tQUOTA\tMESSAGES")
+		for i := range as {
+			a := &as[i]
+			l := s.store.Limits(a)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", a.Address, config.FormatSize(a.UsedBytes), limitString(l.Bytes, true), a.UsedMessages)
+		}
+		return tw.Flush()
+	})
 }
 
 func limitString(n int64, size bool) string {
@@ -270,18 +246,15 @@ func cmdAliasAdd(e *env, args []string) error {
 	if err := wantArgs(args, 2, -1, "alias add ALIAS TARGET..."); err != nil {
 		return err
 	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	for _, t := range args[1:] {
-		if err := s.dir.AddAlias(e.ctx, args[0], t); err != nil {
-			return err
+	return e.withServices(func(s *services) error {
+		for _, t := range args[1:] {
+			if err := s.dir.AddAlias(e.ctx, args[0], t); err != nil {
+				return err
+			}
 		}
-	}
-	fmt.Fprintf(e.stdout, "alias %s -> %s\n", args[0], strings.Join(args[1:], ", "))
-	return nil
+		fmt.Fprintf(e.stdout, "alias %s -> %s\n", args[0], strings.Join(args[1:], ", "))
+		return nil
+	})
 }
 
 func cmdAliasDel(e *env, args []string) error {
@@ -292,31 +265,25 @@ func cmdAliasDel(e *env, args []string) error {
 	if len(args) == 2 {
 		target = args[1]
 	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return s.dir.DeleteAlias(e.ctx, args[0], target)
+	return e.withServices(func(s *services) error {
+		return s.dir.DeleteAlias(e.ctx, args[0], target)
+	})
 }
 
 func cmdAliasList(e *env, args []string) error {
 	if err := wantArgs(args, 0, 0, "alias list"); err != nil {
 		return err
 	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	as, err := s.dir.Aliases(e.ctx)
-	if err != nil {
-		return err
-	}
-	for _, a := range as {
-		fmt.Fprintf(e.stdout, "%s -> %s\n", a.Address, strings.Join(a.Targets, ", "))
-	}
-	return nil
+	return e.withServices(func(s *services) error {
+		as, err := s.dir.Aliases(e.ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range as {
+			fmt.Fprintf(e.stdout, "%s -> %s\n", a.Address, strings.Join(a.Targets, ", "))
+		}
+		return nil
+	})
 }
 
 func cmdQuotaSet(e *env, args []string) error {
@@ -327,37 +294,31 @@ func cmdQuotaSet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	a, err := s.dir.Account(e.ctx, args[0])
-	if err != nil {
-		return err
-	}
-	qm := a.QuotaMessages
-	if flagQuotaMessages != "" {
-		if qm, err = parseQuota(flagQuotaMessages, false); err != nil {
-			return fmt.Errorf("--messages: %w", err)
+	return e.withServices(func(s *services) error {
+		a, err := s.dir.Account(e.ctx, args[0])
+		if err != nil {
+			return err
 		}
-	}
-	if err := s.dir.SetQuota(e.ctx, a.Address, qb, qm); err != nil {
-		return err
-	}
-	return quotaShow(e, s, a.Address)
+		qm := a.QuotaMessages
+		if flagQuotaMessages != "" {
+			if qm, err = parseQuota(flagQuotaMessages, false); err != nil {
+				return fmt.Errorf("--messages: %w", err)
+			}
+		}
+		if err := s.dir.SetQuota(e.ctx, a.Address, qb, qm); err != nil {
+			return err
+		}
+		return quotaShow(e, s, a.Address)
+	})
 }
 
 func cmdQuotaShow(e *env, args []string) error {
 	if err := wantArgs(args, 1, 1, "quota show ADDRESS"); err != nil {
 		return err
 	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return quotaShow(e, s, args[0])
+	return e.withServices(func(s *services) error {
+		return quotaShow(e, s, args[0])
+	})
 }
 
 func quotaShow(e *env, s *services, address string) error {
@@ -393,43 +354,50 @@ func cmdCheck(e *env, args []string) error {
 	if err := wantArgs(args, 0, 0, "check [--repair]"); err != nil {
 		return err
 	}
+	return e.withServices(func(s *services) error {
+		r, err := s.store.Check(e.ctx, flagRepair)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%d accounts, %d mailboxes, %d messages, %d bodies", r.Accounts, r.Mailboxes, r.Messages, r.Blobs)
+		if r.InFlight > 0 {
+			fmt.Fprintf(e.stdout, ", %d bodies being delivered", r.InFlight)
+		}
+		fmt.Fprintln(e.stdout)
+		for _, p := range r.Problems {
+			if flagRepair && p.Repair != "" {
+				fmt.Fprintf(e.stdout, "problem: %s (%s)\n", p.What, p.Repair)
+			} else {
+				fmt.Fprintf(e.stdout, "problem: %s\n", p.What)
+			}
+		}
+		unrepaired := 0
+		for _, p := range r.Problems {
+			if !flagRepair || p.Repair == "" {
+				unrepaired++
+			}
+		}
+		if len(r.Problems) == 0 {
+			fmt.Fprintln(e.stdout, "ok")
+			return nil
+		}
+		if unrepaired == 0 {
+			fmt.Fprintln(e.stdout, "repaired")
+			return nil
+		}
+		if !flagRepair {
+			return fmt.Errorf("check found %d problems (see above; `mailroom check --repair` fixes what it can)", len(r.Problems))
+		}
+		return fmt.Errorf("check found %d problems that cannot be repaired", unrepaired)
+	})
+}
+
+// withServices opens the store for one admin command and closes it after.
+func (e *env) withServices(fn func(s *services) error) error {
 	s, err := e.open()
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	r, err := s.store.Check(e.ctx, flagRepair)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "%d accounts, %d mailboxes, %d messages, %d bodies", r.Accounts, r.Mailboxes, r.Messages, r.Blobs)
-	if r.InFlight > 0 {
-		fmt.Fprintf(e.stdout, ", %d bodies being delivered", r.InFlight)
-	}
-	fmt.Fprintln(e.stdout)
-	for _, p := range r.Problems {
-		if flagRepair && p.Repair != "" {
-			fmt.Fprintf(e.stdout, "problem: %s (%s)\n", p.What, p.Repair)
-		} else {
-			fmt.Fprintf(e.stdout, "problem: %s\n", p.What)
-		}
-	}
-	unrepaired := 0
-	for _, p := range r.Problems {
-		if !flagRepair || p.Repair == "" {
-			unrepaired++
-		}
-	}
-	if len(r.Problems) == 0 {
-		fmt.Fprintln(e.stdout, "ok")
-		return nil
-	}
-	if unrepaired == 0 {
-		fmt.Fprintln(e.stdout, "repaired")
-		return nil
-	}
-	if !flagRepair {
-		return fmt.Errorf("check found %d problems (see above; `mailroom check --repair` fixes what it can)", len(r.Problems))
-	}
-	return fmt.Errorf("check found %d problems that cannot be repaired", unrepaired)
+	return fn(s)
 }
