@@ -36,6 +36,9 @@ type Config struct {
 	Storage  StorageConfig  `toml:"storage"`
 	Delivery DeliveryConfig `toml:"delivery"`
 	Quota    QuotaConfig    `toml:"quota"`
+	POP3     POP3Config     `toml:"pop3"`
+	Sieve    SieveConfig    `toml:"sieve"`
+	Relay    RelayConfig    `toml:"relay"`
 }
 
 // LogConfig is the [log] section.
@@ -83,6 +86,50 @@ type QuotaConfig struct {
 	Full            string `toml:"full"`             // "temporary" (default) or "permanent"
 }
 
+// POP3Config is the [pop3] section.
+type POP3Config struct {
+	// Delete is what DELE+QUIT does: "expunge" (RFC 1939: the message is
+	// gone for every client) or "hide" (hidden from POP3 only).
+	Delete string `toml:"delete"`
+	// View is which messages POP3 sees: "inbox" or "all" (every mailbox but
+	// those whose special use is listed in ViewExclude).
+	View string `toml:"view"`
+	// ViewExclude lists the special uses left out of view = "all".
+	ViewExclude []string `toml:"view_exclude"`
+	// MarkSeen makes RETR set \Seen, visible to IMAP devices.
+	MarkSeen bool `toml:"mark_seen"`
+	// Lock refuses a second concurrent session of one account ([IN-USE]).
+	Lock bool `toml:"lock"`
+	// Expire is the EXPIRE capability (RFC 2449) in days; -1 announces NEVER.
+	// It is advice to clients: the server does not delete mail by age.
+	Expire int `toml:"expire"`
+	// LoginDelay is the LOGIN-DELAY capability (RFC 2449) in seconds,
+	// enforced between two logins of one account; 0 is off.
+	LoginDelay int `toml:"login_delay"`
+}
+
+// SieveConfig is the [sieve] section.
+type SieveConfig struct {
+	MaxScriptSize Size `toml:"max_script_size"` // largest script accepted
+	MaxScripts    int  `toml:"max_scripts"`     // scripts per account
+	// MaxRedirects is how many redirect actions one script may perform for
+	// one message.
+	MaxRedirects int `toml:"max_redirects"`
+}
+
+// RelayConfig is the [relay] section: where mail that filters send
+// (vacation replies, redirects) is handed over.
+type RelayConfig struct {
+	Address  string `toml:"address"`  // "host:port" of an SMTP relay; "" keeps mail queued
+	Username string `toml:"username"` // SMTP AUTH PLAIN user; "" for none
+	Password string `toml:"password"`
+	// TLS is "starttls" (required), "implicit" (TLS from the first byte) or
+	// "none".
+	TLS string `toml:"tls"`
+	// InsecureSkipVerify accepts any certificate from the relay.
+	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
+}
+
 // Values of the enumerated keys.
 const (
 	BackendSQLite   = "sqlite"
@@ -95,6 +142,15 @@ const (
 	LogInfo  = "info"
 	LogWarn  = "warn"
 	LogError = "error"
+
+	POP3DeleteExpunge = "expunge"
+	POP3DeleteHide    = "hide"
+	POP3ViewInbox     = "inbox"
+	POP3ViewAll       = "all"
+
+	RelayTLSStartTLS = "starttls"
+	RelayTLSImplicit = "implicit"
+	RelayTLSNone     = "none"
 )
 
 // DefaultDataDir is the default data_dir.
@@ -116,6 +172,15 @@ func Default() *Config {
 			MaxMessageSize:     DefaultMaxMessageSize,
 		},
 		Quota: QuotaConfig{Full: QuotaFullTemporary},
+		POP3: POP3Config{
+			Delete:      POP3DeleteExpunge,
+			View:        POP3ViewInbox,
+			ViewExclude: []string{`\Trash`, `\Junk`},
+			Lock:        true,
+			Expire:      -1,
+		},
+		Sieve: SieveConfig{MaxScriptSize: 1 << 20, MaxScripts: 20, MaxRedirects: 4},
+		Relay: RelayConfig{TLS: RelayTLSStartTLS},
 	}
 }
 
@@ -266,6 +331,46 @@ func (c *Config) Validate() error {
 	case QuotaFullTemporary, QuotaFullPermanent:
 	default:
 		return bad("quota.full", `must be "temporary" or "permanent", got %q`, c.Quota.Full)
+	}
+	switch c.POP3.Delete {
+	case POP3DeleteExpunge, POP3DeleteHide:
+	default:
+		return bad("pop3.delete", `must be "expunge" or "hide", got %q`, c.POP3.Delete)
+	}
+	switch c.POP3.View {
+	case POP3ViewInbox, POP3ViewAll:
+	default:
+		return bad("pop3.view", `must be "inbox" or "all", got %q`, c.POP3.View)
+	}
+	for _, u := range c.POP3.ViewExclude {
+		switch u {
+		case `\All`, `\Archive`, `\Drafts`, `\Flagged`, `\Junk`, `\Sent`, `\Trash`:
+		default:
+			return bad("pop3.view_exclude", `each entry must be a special use such as "\Trash", got %q`, u)
+		}
+	}
+	if c.POP3.Expire < -1 {
+		return bad("pop3.expire", "must be -1 (never) or a number of days, got %d", c.POP3.Expire)
+	}
+	if c.POP3.LoginDelay < 0 {
+		return bad("pop3.login_delay", "must not be negative, got %d", c.POP3.LoginDelay)
+	}
+	if c.Sieve.MaxScriptSize <= 0 {
+		return bad("sieve.max_script_size", "must be greater than 0, got %d", int64(c.Sieve.MaxScriptSize))
+	}
+	if c.Sieve.MaxScripts <= 0 {
+		return bad("sieve.max_scripts", "must be greater than 0, got %d", c.Sieve.MaxScripts)
+	}
+	if c.Sieve.MaxRedirects < 0 {
+		return bad("sieve.max_redirects", "must not be negative, got %d", c.Sieve.MaxRedirects)
+	}
+	if err := checkListen(c.Relay.Address); err != nil {
+		return bad("relay.address", "%v", err)
+	}
+	switch c.Relay.TLS {
+	case RelayTLSStartTLS, RelayTLSImplicit, RelayTLSNone:
+	default:
+		return bad("relay.tls", `must be "starttls", "implicit" or "none", got %q`, c.Relay.TLS)
 	}
 	return nil
 }

@@ -163,6 +163,9 @@ full = "permanent"
 					Storage:  StorageConfig{Backend: "sqlite"},
 					Delivery: DeliveryConfig{RecipientDelimiter: "+-", PlusFolder: true, PlusFolderCreate: true, MaxMessageSize: 25 << 20},
 					Quota:    QuotaConfig{Default: 1 << 30, DefaultMessages: 100000, Full: "permanent"},
+					POP3:     Default().POP3,
+					Sieve:    Default().Sieve,
+					Relay:    Default().Relay,
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("got %+v\nwant %+v", c, want)
@@ -326,6 +329,10 @@ func TestRenderRoundTripNonDefault(t *testing.T) {
 		Storage:  StorageConfig{Backend: "sqlite"},
 		Delivery: DeliveryConfig{RecipientDelimiter: "+-", PlusFolder: true, PlusFolderCreate: true, MaxMessageSize: 12345},
 		Quota:    QuotaConfig{Default: 1 << 30, DefaultMessages: 42, Full: "permanent"},
+		POP3: POP3Config{Delete: "hide", View: "all", ViewExclude: []string{`\Junk`}, MarkSeen: true,
+			Expire: 30, LoginDelay: 60},
+		Sieve: SieveConfig{MaxScriptSize: 4096, MaxScripts: 3, MaxRedirects: 1},
+		Relay: RelayConfig{Address: "smarthost:587", Username: "u", Password: `p"w`, TLS: "none", InsecureSkipVerify: true},
 	}
 	got, err := Parse(Render(c), "/elsewhere")
 	if err != nil {

@@ -95,6 +95,52 @@ default_messages = {{.Quota.DefaultMessages}}
 # retries for a while) or "permanent" (552 5.2.2, bounced at once).
 # Default: "temporary".
 full = {{q .Quota.Full}}
+
+[pop3]
+# What DELE followed by QUIT does: "expunge" removes the message for every
+# client (RFC 1939); "hide" hides it from POP3 only, so IMAP devices keep it
+# (a POP3 archiver beside IMAP devices). Default: "expunge".
+delete = {{q .POP3.Delete}}
+# Which messages POP3 sees: "inbox", or "all" for every mailbox except those
+# whose special use is in view_exclude (mail that filters filed away too).
+# Default: "inbox".
+view = {{q .POP3.View}}
+# Special uses left out of view = "all". Default: ["\\Trash", "\\Junk"].
+view_exclude = [{{range $i, $u := .POP3.ViewExclude}}{{if $i}}, {{end}}{{q $u}}{{end}}]
+# Whether RETR marks the message \\Seen (visible to IMAP). Default: false.
+mark_seen = {{.POP3.MarkSeen}}
+# Refuse a second POP3 session of an account while one is open ([IN-USE]),
+# as RFC 1939 expects. Default: true.
+lock = {{.POP3.Lock}}
+# EXPIRE announced in CAPA (RFC 2449), in days; -1 announces NEVER. It is
+# advice to clients; the server deletes nothing by age. Default: -1.
+expire = {{.POP3.Expire}}
+# LOGIN-DELAY announced in CAPA and enforced between logins of one account,
+# in seconds; 0 is off. Default: 0.
+login_delay = {{.POP3.LoginDelay}}
+
+[sieve]
+# Largest Sieve script accepted. Default: "1M".
+max_script_size = {{size .Sieve.MaxScriptSize}}
+# Scripts per account. Default: 20.
+max_scripts = {{.Sieve.MaxScripts}}
+# Redirect actions one script may take for one message. Default: 4.
+max_redirects = {{.Sieve.MaxRedirects}}
+
+[relay]
+# SMTP relay ("host:port") that takes mail sent by filters (vacation
+# replies, redirects). "" keeps that mail queued in the data directory until
+# a relay is set. Default: "".
+address = {{q .Relay.Address}}
+# SMTP AUTH PLAIN user name for the relay; "" for none.
+username = {{q .Relay.Username}}
+# Password for username.
+password = {{q .Relay.Password}}
+# "starttls" (required), "implicit" (TLS from the first byte) or "none".
+# Default: "starttls".
+tls = {{q .Relay.TLS}}
+# Accept any certificate from the relay. Default: false.
+insecure_skip_verify = {{.Relay.InsecureSkipVerify}}
 `))
 
 // tomlSize writes a size as an integer when it has no unit, else as a

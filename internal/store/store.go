@@ -318,6 +318,8 @@ type Store interface {
 	// reference counts match, no orphan bodies. With repair it fixes what it can.
 	Check(ctx context.Context, repair bool) (*CheckReport, error)
 
+	POP3Store
+
 	Close() error
 }
 

@@ -173,6 +173,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			"DELETE FROM messages WHERE account_id = ?",
 			"DELETE FROM tombstones WHERE account_id = ?",
 			"DELETE FROM changes WHERE account_id = ?",
+			"DELETE FROM pop3_hidden WHERE account_id = ?",
 			"DELETE FROM mailboxes WHERE account_id = ?",
 			"DELETE FROM accounts WHERE id = ?",
 		} {

@@ -85,6 +85,13 @@ var migrations = []string{
 		uids       TEXT NOT NULL DEFAULT '',
 		PRIMARY KEY (account_id, seq)
 	);`,
+	// POP3 "hide" deletions, by EmailID (kept by Move).
+	`CREATE TABLE pop3_hidden (
+		account_id INTEGER NOT NULL,
+		email_id   INTEGER NOT NULL,
+		PRIMARY KEY (account_id, email_id)
+	);
+	CREATE INDEX messages_email ON messages (account_id, email_id);`,
 }
 
 // migrate brings the schema up to date; the version is read inside the

@@ -40,6 +40,7 @@ func Run(t *testing.T, open Opener) {
 		{"ChangeFeed", testChangeFeed},
 		{"ConcurrentAppend", testConcurrentAppend},
 		{"Check", testCheck},
+		{"POP3Hidden", testPOP3Hidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
