@@ -295,6 +295,14 @@ type Store interface {
 	Append(ctx context.Context, accountID int64, msgs []AppendMessage, enforceQuota bool) ([]AppendResult, error)
 	// Messages lists a mailbox's messages with UID >= fromUID, in UID order.
 	Messages(ctx context.Context, accountID, mailboxID int64, fromUID uint32) ([]Message, error)
+	// ChangedSince lists a mailbox's messages whose MODSEQ is greater than
+	// modseq (0: every message), in UID order, without Structure: the
+	// light index a session keeps of its selected mailbox (RFC 7162
+	// CHANGEDSINCE and resync).
+	ChangedSince(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]Message, error)
+	// MessagesByUID loads the given messages (missing UIDs skipped) in UID
+	// order, with Structure.
+	MessagesByUID(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]Message, error)
 	// SetFlags changes flags of the given UIDs (missing UIDs are skipped).
 	// With unchangedSince > 0, messages whose MODSEQ is greater are not
 	// changed and are returned in the second result (RFC 7162 UNCHANGEDSINCE).

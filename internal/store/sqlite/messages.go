@@ -586,3 +586,69 @@ func (s *Store) Vanished(ctx context.Context, accountID, mailboxID int64, since 
 	}
 	return out, rows.Err()
 }
+
+// indexCols are messageCols without the structure.
+const indexCols = "mailbox_id, uid, email_id, modseq, flags, internal_date, internal_tz, save_date, size, blob_id"
+
+func (s *Store) ChangedSince(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]store.Message, error) {
+	q := "SELECT " + indexCols + " FROM messages WHERE account_id = ? AND mailbox_id = ? AND modseq > ? ORDER BY uid"
+	if modseq == 0 {
+		q = "SELECT " + indexCols + " FROM messages WHERE account_id = ? AND mailbox_id = ? AND ? = 0 ORDER BY uid"
+	}
+	rows, err := s.rdb.QueryContext(ctx, q, accountID, mailboxID, modseq)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		var m store.Message
+		var flags string
+		var date, tz, saved int64
+		if err := rows.Scan(&m.MailboxID, &m.UID, &m.EmailID, &m.ModSeq, &flags, &date, &tz, &saved, &m.Size, &m.BlobID); err != nil {
+			return nil, err
+		}
+		m.Flags = splitFlags(flags)
+		m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", int(tz)))
+		m.SaveDate = time.Unix(saved, 0)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) MessagesByUID(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]store.Message, error) {
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	sorted := append([]uint32(nil), uids...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	var out []store.Message
+	// Scan runs of UIDs as ranges: one query for "1:*" style requests,
+	// without loading rows that were not asked for.
+	for i := 0; i < len(sorted); {
+		j := i
+		for j+1 < len(sorted) && sorted[j+1]-sorted[j] <= 1 {
+			j++
+		}
+		rows, err := s.rdb.QueryContext(ctx, "SELECT "+messageCols+" FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid",
+			accountID, mailboxID, sorted[i], sorted[j])
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, m)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+		i = j + 1
+	}
+	return out, nil
+}

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentAppend", testConcurrentAppend},
 		{"Check", testCheck},
 		{"POP3Hidden", testPOP3Hidden},
+		{"ChangedSince", testChangedSince},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
