@@ -1,0 +1,335 @@
+package imapserver
+
+import (
+	"errors"
+	"sort"
+	"time"
+
+	"mailroom/internal/imapwire"
+	"mailroom/internal/store"
+)
+
+// msg is one message of the selected mailbox as this session sees it.
+type msg struct {
+	uid          uint32
+	modseq       uint64
+	flags        []string // sorted, without \Recent
+	size         int64
+	internalDate time.Time
+	saveDate     time.Time
+	emailID      int64
+	blobID       string
+	recent       bool
+}
+
+// selected is the session's view of its selected mailbox: message i has
+// sequence number i+1.
+type selected struct {
+	id            int64
+	name          string
+	uidValidity   uint32
+	uidNext       uint32
+	highestModSeq uint64
+	readOnly      bool
+	msgs          []msg
+}
+
+func msgFrom(m *store.Message) msg {
+	return msg{
+		uid: m.UID, modseq: m.ModSeq, flags: m.Flags, size: m.Size,
+		internalDate: m.InternalDate, saveDate: m.SaveDate, emailID: m.EmailID, blobID: m.BlobID,
+	}
+}
+
+// seqOf returns the index of uid in msgs, or -1.
+func (sel *selected) indexOf(uid uint32) int {
+	i := sort.Search(len(sel.msgs), func(i int) bool { return sel.msgs[i].uid >= uid })
+	if i < len(sel.msgs) && sel.msgs[i].uid == uid {
+		return i
+	}
+	return -1
+}
+
+func (sel *selected) maxUID() uint32 {
+	if len(sel.msgs) == 0 {
+		return 0
+	}
+	return sel.msgs[len(sel.msgs)-1].uid
+}
+
+// resolve turns a sequence set (or UID set with uid) into indexes into
+// msgs, ascending. Sequence numbers out of range are an error (RFC 9051
+// §6.4.4 BAD); UIDs that do not exist are skipped (RFC 9051 §6.4.9).
+func (s *session) resolve(set imapwire.SeqSet, uid bool) ([]int, error) {
+	sel := s.sel
+	if set.Saved {
+		// RFC 5182: "$" is the saved result, as UIDs (removed ones skipped).
+		var out []int
+		for _, u := range s.searchRes {
+			if i := sel.indexOf(u); i >= 0 {
+				out = append(out, i)
+			}
+		}
+		sort.Ints(out)
+		return out, nil
+	}
+	n := uint32(len(sel.msgs))
+	var out []int
+	if !uid {
+		if n == 0 {
+			return nil, badArg("no messages in the mailbox")
+		}
+		for _, r := range set.Resolve(n) {
+			if r.Start < 1 || r.Stop > n {
+				return nil, badArg("message sequence number out of range")
+			}
+			for i := r.Start; i <= r.Stop; i++ {
+				out = append(out, int(i-1))
+			}
+		}
+		return out, nil
+	}
+	max := sel.maxUID()
+	if max == 0 {
+		return nil, nil
+	}
+	for _, r := range set.Resolve(max) {
+		lo := sort.Search(len(sel.msgs), func(i int) bool { return sel.msgs[i].uid >= r.Start })
+		for i := lo; i < len(sel.msgs) && sel.msgs[i].uid <= r.Stop; i++ {
+			out = append(out, i)
+		}
+	}
+	// Resolve merges ranges, so out is ascending without duplicates.
+	return out, nil
+}
+
+// open loads a mailbox for SELECT/EXAMINE.
+func (s *session) open(mb *store.Mailbox, readOnly bool) (*selected, error) {
+	list, err := s.srv.st.ChangedSince(s.ctx, s.acct.ID, mb.ID, 0)
+	if err != nil {
+		return nil, err
+	}
+	sel := &selected{
+		id: mb.ID, name: mb.Name, uidValidity: mb.UIDValidity, uidNext: mb.UIDNext,
+		highestModSeq: mb.HighestModSeq, readOnly: readOnly,
+		msgs: make([]msg, len(list)),
+	}
+	for i := range list {
+		sel.msgs[i] = msgFrom(&list[i])
+	}
+	if !readOnly && len(sel.msgs) > 0 {
+		if first := s.srv.claimRecent(mb.ID, sel.maxUID()); first > 0 {
+			for i := range sel.msgs {
+				if sel.msgs[i].uid >= first {
+					sel.msgs[i].recent = true
+				}
+			}
+		}
+	} else if !readOnly {
+		s.srv.claimRecent(mb.ID, 0)
+	}
+	return sel, nil
+}
+
+func (sel *selected) recentCount() int {
+	n := 0
+	for i := range sel.msgs {
+		if sel.msgs[i].recent {
+			n++
+		}
+	}
+	return n
+}
+
+// sync brings the session's view up to date with the store and writes the
+// untagged responses for it: EXPUNGE or VANISHED (only when allowExpunge),
+// EXISTS and RECENT, FETCH for flag changes. RFC 9051 §7.5.1, RFC 7162
+// §3.2.10 (VANISHED with QRESYNC), §3.1.4 (MODSEQ in FETCH with CONDSTORE).
+func (s *session) sync(allowExpunge bool) {
+	sel := s.sel
+	if sel == nil || !allowExpunge {
+		// Without expunges the view could still learn new messages and
+		// flags, but doing it all at the next allowed point keeps the
+		// bookkeeping simple and is what RFC 9051 §5.2 permits.
+		return
+	}
+	mb, err := s.srv.st.MailboxByID(s.ctx, s.acct.ID, sel.id)
+	if errors.Is(err, store.ErrNotFound) {
+		// Deleted by another session: nothing of it is left to show.
+		s.goneMailbox()
+		return
+	}
+	if err != nil {
+		s.log.Warn("imap sync", "err", err)
+		return
+	}
+	sel.name = mb.Name
+	if mb.HighestModSeq <= sel.highestModSeq && mb.UIDNext <= sel.uidNext {
+		return
+	}
+	vanished, err := s.srv.st.Vanished(s.ctx, s.acct.ID, sel.id, sel.highestModSeq)
+	if err != nil {
+		s.log.Warn("imap sync", "err", err)
+		return
+	}
+	changed, err := s.srv.st.ChangedSince(s.ctx, s.acct.ID, sel.id, sel.highestModSeq)
+	if err != nil {
+		s.log.Warn("imap sync", "err", err)
+		return
+	}
+	s.applyExpunges(vanished)
+	s.applyChanges(changed)
+	sel.highestModSeq = max(sel.highestModSeq, mb.HighestModSeq)
+	sel.uidNext = max(sel.uidNext, mb.UIDNext)
+}
+
+// goneMailbox handles the selected mailbox deleted elsewhere: every
+// message is expunged from the view; the mailbox stays selected but empty
+// (later commands on it fail with NONEXISTENT).
+func (s *session) goneMailbox() {
+	var uids []uint32
+	for _, m := range s.sel.msgs {
+		uids = append(uids, m.uid)
+	}
+	s.applyExpunges(uids)
+}
+
+// applyExpunges removes the given UIDs from the view, announcing each.
+func (s *session) applyExpunges(uids []uint32) {
+	sel := s.sel
+	var gone []uint32
+	var seqs []int
+	for _, u := range uids {
+		if i := sel.indexOf(u); i >= 0 {
+			gone = append(gone, u)
+			seqs = append(seqs, i)
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	sort.Ints(seqs)
+	if s.qresync {
+		// RFC 7162 §3.2.10: VANISHED instead of EXPUNGE.
+		s.enc.Star().Atom("VANISHED ").Raw(imapwire.FormatUIDs(gone)).CRLF()
+	} else {
+		// Highest first, so each number is still valid when sent.
+		for k := len(seqs) - 1; k >= 0; k-- {
+			s.enc.Star().Number(uint32(seqs[k] + 1)).Raw(" EXPUNGE").CRLF()
+		}
+	}
+	keep := sel.msgs[:0]
+	k := 0
+	for i := range sel.msgs {
+		if k < len(seqs) && seqs[k] == i {
+			k++
+			continue
+		}
+		keep = append(keep, sel.msgs[i])
+	}
+	sel.msgs = keep
+	s.dropSearchRes(gone)
+}
+
+func (s *session) dropSearchRes(gone []uint32) {
+	if len(s.searchRes) == 0 {
+		return
+	}
+	g := map[uint32]bool{}
+	for _, u := range gone {
+		g[u] = true
+	}
+	keep := s.searchRes[:0]
+	for _, u := range s.searchRes {
+		if !g[u] {
+			keep = append(keep, u)
+		}
+	}
+	s.searchRes = keep
+}
+
+// applyChanges merges rows changed since the view's HIGHESTMODSEQ: new
+// messages (EXISTS, RECENT) and flag changes (FETCH).
+func (s *session) applyChanges(changed []store.Message) {
+	sel := s.sel
+	maxUID := sel.maxUID()
+	var added []msg
+	for i := range changed {
+		m := &changed[i]
+		if m.UID > maxUID {
+			added = append(added, msgFrom(m))
+			continue
+		}
+		idx := sel.indexOf(m.UID)
+		if idx < 0 {
+			continue // expunged from the view earlier
+		}
+		cur := &sel.msgs[idx]
+		if m.ModSeq <= cur.modseq {
+			continue // this session already knows (its own STORE)
+		}
+		flagsChanged := !equalFlags(cur.flags, m.Flags)
+		cur.modseq = m.ModSeq
+		cur.flags = m.Flags
+		if flagsChanged || s.condstore {
+			s.writeFlagsFetch(idx)
+		}
+	}
+	if len(added) > 0 {
+		first := uint32(0)
+		if !sel.readOnly {
+			first = s.srv.claimRecent(sel.id, added[len(added)-1].uid)
+		}
+		for i := range added {
+			if first > 0 && added[i].uid >= first {
+				added[i].recent = true
+			}
+		}
+		sel.msgs = append(sel.msgs, added...)
+		s.enc.Star().Number(uint32(len(sel.msgs))).Raw(" EXISTS").CRLF()
+		if !s.rev2 {
+			s.enc.Star().Number(uint32(sel.recentCount())).Raw(" RECENT").CRLF()
+		}
+	}
+}
+
+// writeFlagsFetch sends "* n FETCH (UID u FLAGS (...) [MODSEQ (m)])".
+func (s *session) writeFlagsFetch(idx int) {
+	m := &s.sel.msgs[idx]
+	s.enc.Star().Number(uint32(idx + 1)).Raw(" FETCH (UID ").Number(m.uid).Raw(" FLAGS ")
+	s.writeFlags(m)
+	if s.condstore {
+		s.enc.Raw(" MODSEQ (").Number64(m.modseq).Special(')')
+	}
+	s.enc.Raw(")").CRLF()
+}
+
+// writeFlags writes a message's flag list, with \Recent for IMAP4rev1.
+func (s *session) writeFlags(m *msg) {
+	s.enc.Special('(')
+	for i, f := range m.flags {
+		if i > 0 {
+			s.enc.SP()
+		}
+		s.enc.Atom(f)
+	}
+	if m.recent && !s.rev2 {
+		if len(m.flags) > 0 {
+			s.enc.SP()
+		}
+		s.enc.Atom(`\Recent`)
+	}
+	s.enc.Special(')')
+}
+
+func equalFlags(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,239 @@
+// Package imapserver serves mailboxes over IMAP4rev1 (RFC 3501) and
+// IMAP4rev2 (RFC 9051) on top of internal/store, with the wire syntax of
+// internal/imapwire. Each command family lives in its own file (fetch.go,
+// search.go, idle.go…), with the RFC sections cited at the code.
+//
+// Invariants:
+//   - A session's view of its selected mailbox (sequence numbers, flags,
+//     MODSEQs) changes only in sync (selected.go), which runs between
+//     commands and during IDLE. EXPUNGE responses are never sent while a
+//     FETCH, STORE or SEARCH by sequence number runs (RFC 9051 §7.5.1); the
+//     view catches up at the next command that allows them.
+//   - Other sessions' changes are learned from the store by MODSEQ
+//     (ChangedSince and Vanished), never from a buffer, so a slow client
+//     never holds up a writer and never misses a change. The store's Watch
+//     channel only wakes IDLE sessions.
+//   - No socket I/O happens while holding a lock. The only state shared
+//     between sessions is the \Recent claim table and the connection set,
+//     each behind its own mutex.
+//   - Every store call takes the session's context, cancelled when the
+//     connection closes or the server shuts down.
+//   - Errors become responses in one place (respond in conn.go): *Error maps
+//     to its status and response code, anything else to NO [SERVERBUG] plus
+//     one log line with the connection id.
+package imapserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"mailroom/internal/store"
+)
+
+// Authenticator checks credentials; *directory.Directory is one. It returns
+// an error wrapping ErrAuthFailed (or any error for which IsAuthFailed
+// reports true) for bad credentials.
+type Authenticator interface {
+	Authenticate(ctx context.Context, username, password string) (*store.Account, error)
+}
+
+// Limits and timeouts.
+const (
+	// PreAuthTimeout bounds the wait for each command before login.
+	PreAuthTimeout = 60 * time.Second
+	// IdleTimeout is the autologout timer of an authenticated session: RFC
+	// 9051 §5.4 asks for at least 30 minutes.
+	IdleTimeout = 30 * time.Minute
+	// WriteTimeout bounds each write to the client.
+	WriteTimeout = 5 * time.Minute
+	// MaxBadCommands is how many syntax errors in a row end a session.
+	MaxBadCommands = 20
+	// MaxAppendMessages bounds the messages of one MULTIAPPEND (RFC 3502).
+	MaxAppendMessages = 1000
+	// goodbyeTimeout bounds the BYE write at shutdown.
+	goodbyeTimeout = 2 * time.Second
+)
+
+// Options configure a Server. Zero values pick defaults.
+type Options struct {
+	Hostname string
+	Logger   *slog.Logger
+	// MaxMessageSize is the largest message APPEND takes (APPENDLIMIT,
+	// RFC 7889). Default 50 MiB.
+	MaxMessageSize int64
+	// TLSConfig enables STARTTLS (RFC 9051 §6.2.1); nil turns it off.
+	TLSConfig *tls.Config
+	// AllowPlaintext reports whether a client at this address may send a
+	// password without TLS. Nil allows everyone.
+	AllowPlaintext func(remote net.Addr) bool
+	// AuthFailDelay is the pause before answering a failed login. Default 1s.
+	AuthFailDelay time.Duration
+	// PreAuthTimeout and IdleTimeout override the constants (tests).
+	PreAuthTimeout, IdleTimeout time.Duration
+	// PollInterval is how often an IDLE session checks the store besides its
+	// Watch wake-ups (a safety net). Default 1s... the store's own poller
+	// already covers other processes, so the default is 30s.
+	PollInterval time.Duration
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("imapserver: server closed")
+
+// Server is an IMAP server. Create it with New.
+type Server struct {
+	st   store.Store
+	auth Authenticator
+	opts Options
+	log  *slog.Logger
+
+	nextID atomic.Int64
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
+	closing   bool
+	wg        sync.WaitGroup
+
+	recentMu sync.Mutex
+	recent   map[int64]uint32 // mailbox id → highest UID already given \Recent
+}
+
+// New returns a server for st.
+func New(st store.Store, auth Authenticator, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxMessageSize <= 0 {
+		opts.MaxMessageSize = 50 << 20
+	}
+	if opts.AuthFailDelay == 0 {
+		opts.AuthFailDelay = time.Second
+	}
+	if opts.PreAuthTimeout <= 0 {
+		opts.PreAuthTimeout = PreAuthTimeout
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = IdleTimeout
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 30 * time.Second
+	}
+	if opts.Hostname == "" {
+		opts.Hostname = "localhost"
+	}
+	return &Server{
+		st: st, auth: auth, opts: opts, log: opts.Logger,
+		listeners: map[net.Listener]struct{}{},
+		sessions:  map[*session]struct{}{},
+		recent:    map[int64]uint32{},
+	}
+}
+
+// Serve accepts connections on l until Shutdown. It always returns a
+// non-nil error: ErrServerClosed after Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		sess := s.newSession(c)
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			c.Close()
+			continue
+		}
+		s.sessions[sess] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			sess.serve()
+			s.mu.Lock()
+			delete(s.sessions, sess)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Shutdown stops accepting, tells every session goodbye (BYE) and waits for
+// them to end, at most until ctx is done; then it closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for sess := range s.sessions {
+		sess.shutdown()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for sess := range s.sessions {
+			sess.conn.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// claimRecent gives \Recent (RFC 3501 §2.3.2) to the UIDs above the
+// mailbox's last claim, up to uidMax, and returns the first UID claimed (0
+// when none). Only one session ever sees a message as recent. The claims
+// live in memory: the first time this process sees a mailbox, what it holds
+// is not recent (after a restart nothing is), and mail arriving later is
+// recent to the first session that notices it.
+func (s *Server) claimRecent(mailboxID int64, uidMax uint32) uint32 {
+	s.recentMu.Lock()
+	defer s.recentMu.Unlock()
+	last, seen := s.recent[mailboxID]
+	if !seen {
+		s.recent[mailboxID] = uidMax
+		return 0
+	}
+	if uidMax <= last {
+		return 0
+	}
+	s.recent[mailboxID] = uidMax
+	return last + 1
+}
