@@ -55,8 +55,8 @@ type session struct {
 
 	bad int // syntax errors in a row
 
-	closeOnce sync.Once
-	mu        sync.Mutex // guards shuttingDown
+	closeOnce    sync.Once
+	mu           sync.Mutex // guards shuttingDown
 	shuttingDown bool
 	idling       bool
 }
