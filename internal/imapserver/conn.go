@@ -321,11 +321,14 @@ type parseError struct{ err error }
 
 func (e *parseError) Error() string { return e.err.Error() }
 
+// syntaxErr is a parseError with a message of the handler's.
+func syntaxErr(msg string) error { return &parseError{&imapwire.Error{Msg: msg}} }
+
 // syntax returns the decoder's error as a parseError.
 func (s *session) syntax() error {
 	err := s.dec.Err()
 	if err == nil {
-		err = errors.New("syntax error")
+		err = &imapwire.Error{Msg: "syntax error"}
 	}
 	return &parseError{err}
 }
@@ -423,3 +426,5 @@ func readAll(r io.Reader) error {
 	_, err := io.Copy(io.Discard, r)
 	return err
 }
+
+func asParseError(err error, target **parseError) bool { return errors.As(err, target) }

@@ -76,3 +76,12 @@ func (s *session) lookupMailbox(name string, tryCreate bool) (*store.Mailbox, er
 	}
 	return mb, err
 }
+
+// listArg reads a LIST reference or pattern: a string, or bare characters
+// accepted by valid (UTF-8 allowed).
+func (s *session) listArg(valid func(byte) bool) (string, bool) {
+	if b, _ := s.dec.Peek(); b == '"' || b == '{' || b == '~' {
+		return s.dec.String()
+	}
+	return s.dec.TokenUTF8("a mailbox pattern", valid)
+}

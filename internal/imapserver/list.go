@@ -1,0 +1,372 @@
+package imapserver
+
+import (
+	"sort"
+	"strings"
+
+	"mailroom/internal/imapwire"
+	"mailroom/internal/store"
+)
+
+func init() {
+	register("LIST", handler{fn: cmdList, states: authState})
+	register("LSUB", handler{fn: cmdLsub, states: authState})
+	register("STATUS", handler{fn: cmdStatus, states: authState})
+}
+
+// listEntry is one mailbox (or hierarchy level) a LIST may show.
+type listEntry struct {
+	name        string
+	specialUse  string
+	subscribed  bool
+	exists      bool // false: a level that only has children (\NonExistent)
+	hasChildren bool
+	childSubscribed bool
+	mb          *store.Mailbox
+}
+
+// listOptions are LIST-EXTENDED's selection and return options (RFC 5258).
+type listOptions struct {
+	subscribed     bool // selection SUBSCRIBED
+	recursiveMatch bool
+	specialUse     bool // selection SPECIAL-USE (RFC 6154 §3)
+	retSubscribed  bool
+	retChildren    bool
+	retSpecialUse  bool
+	status         []string // RFC 5819 LIST-STATUS
+	extended       bool     // any extended syntax used
+	lsub           bool
+}
+
+// RFC 9051 §6.3.9 LIST with RFC 5258 LIST-EXTENDED, RFC 5819 LIST-STATUS,
+// RFC 6154 SPECIAL-USE and RFC 3348 CHILDREN.
+func cmdList(s *session, cmd *command) error {
+	var o listOptions
+	if !s.dec.SP() {
+		return s.syntax()
+	}
+	if b, _ := s.dec.Peek(); b == '(' {
+		o.extended = true
+		ok := s.dec.List(func() bool {
+			a, ok := s.dec.Atom()
+			switch strings.ToUpper(a) {
+			case "SUBSCRIBED":
+				o.subscribed = true
+			case "RECURSIVEMATCH":
+				o.recursiveMatch = true
+			case "SPECIAL-USE":
+				o.specialUse = true
+			case "REMOTE":
+			default:
+				return false
+			}
+			return ok
+		})
+		if !ok || !s.dec.SP() {
+			return s.syntax()
+		}
+		if o.recursiveMatch && !o.subscribed {
+			return syntaxErr("RECURSIVEMATCH needs another selection option (RFC 5258 §3.1)")
+		}
+	}
+	ref, ok := s.listArg(imapwire.IsAStringChar)
+	if !ok || !s.dec.SP() {
+		return s.syntax()
+	}
+	var patterns []string
+	if b, _ := s.dec.Peek(); b == '(' {
+		o.extended = true
+		ok = s.dec.List(func() bool {
+			p, ok := s.listArg(imapwire.IsListChar)
+			patterns = append(patterns, p)
+			return ok
+		})
+	} else {
+		var p string
+		p, ok = s.listArg(imapwire.IsListChar)
+		patterns = append(patterns, p)
+	}
+	if !ok {
+		return s.syntax()
+	}
+	if s.dec.Special(' ') {
+		o.extended = true
+		a, ok := s.dec.Atom()
+		if !ok || !strings.EqualFold(a, "RETURN") || !s.dec.SP() {
+			return s.syntax()
+		}
+		ok = s.dec.List(func() bool {
+			a, ok := s.dec.Atom()
+			switch strings.ToUpper(a) {
+			case "SUBSCRIBED":
+				o.retSubscribed = true
+			case "CHILDREN":
+				o.retChildren = true
+			case "SPECIAL-USE":
+				o.retSpecialUse = true
+			case "STATUS":
+				if !s.dec.SP() {
+					return false
+				}
+				items, ok := s.readStatusItems()
+				o.status = items
+				return ok
+			default:
+				return false
+			}
+			return ok
+		})
+		if !ok {
+			return s.syntax()
+		}
+	}
+	if err := s.endLine(); err != nil {
+		return err
+	}
+	return s.list(ref, patterns, o)
+}
+
+// RFC 3501 §6.3.9 LSUB (IMAP4rev1 only; rev2 uses LIST (SUBSCRIBED)).
+func cmdLsub(s *session, cmd *command) error {
+	if !s.dec.SP() {
+		return s.syntax()
+	}
+	ref, ok := s.listArg(imapwire.IsAStringChar)
+	if !ok || !s.dec.SP() {
+		return s.syntax()
+	}
+	p, ok := s.listArg(imapwire.IsListChar)
+	if !ok {
+		return s.syntax()
+	}
+	if err := s.endLine(); err != nil {
+		return err
+	}
+	return s.list(ref, []string{p}, listOptions{subscribed: true, lsub: true})
+}
+
+func (s *session) list(ref string, patterns []string, o listOptions) error {
+	// RFC 9051 §6.3.9: an empty pattern asks for the delimiter.
+	if len(patterns) == 1 && patterns[0] == "" && !o.extended {
+		if o.lsub {
+			return nil
+		}
+		s.enc.Star().Atom(`LIST (\Noselect) "/" ""`).CRLF()
+		return nil
+	}
+	if !s.utf8 {
+		var err error
+		if ref, err = imapwire.DecodeMUTF7(ref); err != nil {
+			return no("CANNOT", "reference is not valid modified UTF-7")
+		}
+		for i, p := range patterns {
+			if patterns[i], err = imapwire.DecodeMUTF7(p); err != nil {
+				return no("CANNOT", "pattern is not valid modified UTF-7")
+			}
+		}
+	}
+	mbs, err := s.srv.st.Mailboxes(s.ctx, s.acct.ID)
+	if err != nil {
+		return err
+	}
+	entries := buildEntries(mbs)
+	var matchers []*pattern
+	for _, p := range patterns {
+		if p == "" {
+			continue
+		}
+		full := p
+		if ref != "" && !strings.HasPrefix(p, "/") {
+			full = ref + p
+		}
+		matchers = append(matchers, compilePattern(full))
+	}
+	if len(matchers) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(entries))
+	for n := range entries {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		// INBOX first, then by name.
+		if (names[i] == "INBOX") != (names[j] == "INBOX") {
+			return names[i] == "INBOX"
+		}
+		return names[i] < names[j]
+	})
+	for _, n := range names {
+		e := entries[n]
+		matched := false
+		for _, m := range matchers {
+			if m.match(n) {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			continue
+		}
+		var childInfo []string
+		if o.subscribed {
+			switch {
+			case e.subscribed:
+			case o.recursiveMatch && e.childSubscribed:
+				childInfo = []string{"SUBSCRIBED"}
+			default:
+				continue
+			}
+		}
+		if o.specialUse && e.specialUse == "" {
+			continue
+		}
+		if !e.exists && o.lsub {
+			// LSUB shows only subscribed names; a missing level never is.
+			continue
+		}
+		if o.lsub {
+			s.enc.Star().Atom("LSUB ")
+			s.writeAttrs(e, o, true)
+			s.enc.Raw(` "/" `)
+			s.writeMailboxName(e.name)
+			s.enc.CRLF()
+			continue
+		}
+		s.writeListLine(*e, true, childInfo, o)
+		if len(o.status) > 0 && e.exists {
+			// RFC 5819: STATUS right after the mailbox's LIST; a failure
+			// is not reported for one mailbox.
+			if err := s.writeStatus(e.mb, o.status); err != nil {
+				s.log.Warn("list-status", "mailbox", e.name, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// buildEntries makes the mailbox tree, adding levels that only exist as
+// parents of other mailboxes.
+func buildEntries(mbs []store.Mailbox) map[string]*listEntry {
+	entries := map[string]*listEntry{}
+	for i := range mbs {
+		mb := &mbs[i]
+		entries[mb.Name] = &listEntry{name: mb.Name, specialUse: mb.SpecialUse, subscribed: mb.Subscribed, exists: true, mb: mb}
+	}
+	for i := range mbs {
+		mb := &mbs[i]
+		for p := store.Parent(mb.Name); p != ""; p = store.Parent(p) {
+			e := entries[p]
+			if e == nil {
+				e = &listEntry{name: p}
+				entries[p] = e
+			}
+			e.hasChildren = true
+			if mb.Subscribed {
+				e.childSubscribed = true
+			}
+		}
+	}
+	return entries
+}
+
+// writeListLine writes "* LIST (attrs) "/" name [extended data]".
+func (s *session) writeListLine(e listEntry, computed bool, childInfo []string, opts ...listOptions) {
+	var o listOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	s.enc.Star().Atom("LIST ")
+	s.writeAttrs(&e, o, computed)
+	s.enc.Raw(` "/" `)
+	s.writeMailboxName(e.name)
+	if len(childInfo) > 0 {
+		s.enc.Raw(` ("CHILDINFO" (`)
+		for i, c := range childInfo {
+			if i > 0 {
+				s.enc.SP()
+			}
+			s.enc.Quoted(c)
+		}
+		s.enc.Raw("))")
+	}
+	s.enc.CRLF()
+}
+
+func (s *session) writeAttrs(e *listEntry, o listOptions, computed bool) {
+	var attrs []string
+	if !e.exists {
+		if s.rev2 || o.extended {
+			attrs = append(attrs, `\NonExistent`)
+		}
+		attrs = append(attrs, `\Noselect`)
+	}
+	if computed && !o.lsub {
+		// RFC 3348 / RFC 5258 §3.4: children are always reported.
+		if e.hasChildren {
+			attrs = append(attrs, `\HasChildren`)
+		} else {
+			attrs = append(attrs, `\HasNoChildren`)
+		}
+	}
+	if e.subscribed && (o.subscribed || o.retSubscribed || s.rev2) && !o.lsub {
+		attrs = append(attrs, `\Subscribed`)
+	}
+	// RFC 6154 §2: special-use attributes are returned by default too.
+	if e.specialUse != "" && !o.lsub {
+		attrs = append(attrs, e.specialUse)
+	}
+	s.enc.Special('(').Raw(strings.Join(attrs, " ")).Special(')')
+}
+
+// pattern matches mailbox names against a LIST pattern: "*" matches
+// anything, "%" anything but the delimiter (RFC 9051 §6.3.9). INBOX is
+// matched case-insensitively.
+type pattern struct {
+	p string
+}
+
+func compilePattern(p string) *pattern {
+	if len(p) >= 5 && strings.EqualFold(p[:5], "INBOX") && (len(p) == 5 || p[5] == '/') {
+		p = "INBOX" + p[5:]
+	}
+	return &pattern{p: p}
+}
+
+func (pt *pattern) match(name string) bool { return wildMatch(pt.p, name) }
+
+// wildMatch matches in O(len(p)·len(s)): cur[j] says whether p[:i]
+// matches s[:j].
+func wildMatch(p, s string) bool {
+	cur := make([]bool, len(s)+1)
+	next := make([]bool, len(s)+1)
+	cur[0] = true
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		for j := range next {
+			next[j] = false
+		}
+		switch c {
+		case '*':
+			run := false
+			for j := 0; j <= len(s); j++ {
+				run = run || cur[j]
+				next[j] = run
+			}
+		case '%':
+			run := false
+			for j := 0; j <= len(s); j++ {
+				if j > 0 && s[j-1] == '/' {
+					run = false
+				}
+				run = run || cur[j]
+				next[j] = run
+			}
+		default:
+			for j := 1; j <= len(s); j++ {
+				next[j] = cur[j-1] && s[j-1] == c
+			}
+		}
+		cur, next = next, cur
+	}
+	return cur[len(s)]
+}

@@ -1,0 +1,136 @@
+package imapserver
+
+import (
+	"strings"
+	"testing"
+)
+
+const simpleMsg = "From: Bob <bob@example.test>\nTo: alice@example.test\nSubject: hello\nDate: Fri, 20 Nov 2026 10:00:00 +0000\nMessage-ID: <1@example.test>\n\nHi Alice\n"
+
+func TestSelectExamine(t *testing.T) {
+	e := newTestEnv(t)
+	e.deliver("INBOX", simpleMsg, `\Seen`)
+	e.deliver("INBOX", simpleMsg, "$Work")
+	mb, _ := e.st.Mailbox(bg, e.acct.ID, "INBOX")
+	c := e.login()
+	uv := itoa(uint64(mb.UIDValidity))
+	c.expect("SELECT INBOX", "OK [READ-WRITE]",
+		"* 2 EXISTS",
+		"* 0 RECENT",
+		"* OK [UNSEEN 2] first unseen",
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work \*)] flags and keywords can be stored`,
+		"* OK [UIDVALIDITY "+uv+"] UIDs valid",
+		"* OK [UIDNEXT 3] predicted next UID",
+	)
+	c.expect("EXAMINE Nope", "NO [NONEXISTENT]", "* OK [CLOSED] previous mailbox closed")
+	c.expect("NOOP", "OK")
+	c.expect("EXAMINE INBOX (CONDSTORE)", "OK [READ-ONLY]",
+		"* 2 EXISTS",
+		"* 0 RECENT",
+		"* OK [UNSEEN 2] first unseen",
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work)`,
+		`* OK [PERMANENTFLAGS ()] read-only mailbox`,
+		"* OK [UIDVALIDITY "+uv+"] UIDs valid",
+		"* OK [UIDNEXT 3] predicted next UID",
+		"* OK [HIGHESTMODSEQ "+itoa(mb.HighestModSeq)+"] highest",
+	)
+	c.expect("SELECT INBOX (QRESYNC (1 1))", "BAD")
+	c.expect("UNSELECT", "OK")
+	c.expect("CLOSE", "BAD")
+}
+
+func itoa(n uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return string(b[i:])
+}
+
+func TestNewMailLiveToOtherSession(t *testing.T) {
+	e := newTestEnv(t)
+	a := e.login()
+	b := e.login()
+	a.ok("SELECT INBOX")
+	b.ok("SELECT INBOX")
+	e.deliver("INBOX", simpleMsg)
+	u := a.ok("NOOP")
+	if strings.Join(u, "|") != "* 1 EXISTS|* 1 RECENT" {
+		t.Fatalf("a: %q", u)
+	}
+	u = b.ok("NOOP")
+	if strings.Join(u, "|") != "* 1 EXISTS|* 0 RECENT" {
+		t.Fatalf("b: %q", u)
+	}
+}
+
+func TestMailboxCommands(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.login()
+	c.ok("CREATE Lists/Go")
+	c.expect("CREATE Lists", "NO [ALREADYEXISTS]")
+	c.expect("CREATE inbox", "NO [ALREADYEXISTS]")
+	c.expect(`CREATE "Bad//Name"`, "NO [CANNOT]")
+	c.expect(`CREATE "&Jjo"`, "NO [CANNOT]")
+	c.ok(`CREATE "&ZeVnLIqe-"`)
+	c.ok(`CREATE Receipts (USE (\Flagged))`)
+	c.expect(`CREATE Odd (USE (\Bogus))`, "NO [USEATTR]")
+	c.expect(`LIST "" "*"`, "OK",
+		`* LIST (\HasNoChildren) "/" INBOX`,
+		`* LIST (\HasNoChildren \Archive) "/" Archive`,
+		`* LIST (\HasNoChildren \Drafts) "/" Drafts`,
+		`* LIST (\HasNoChildren \Junk) "/" Junk`,
+		`* LIST (\HasChildren) "/" Lists`,
+		`* LIST (\HasNoChildren) "/" Lists/Go`,
+		`* LIST (\HasNoChildren \Flagged) "/" Receipts`,
+		`* LIST (\HasNoChildren \Sent) "/" Sent`,
+		`* LIST (\HasNoChildren \Trash) "/" Trash`,
+		`* LIST (\HasNoChildren) "/" &ZeVnLIqe-`,
+	)
+	c.expect(`LIST "" ""`, "OK", `* LIST (\Noselect) "/" ""`)
+	c.expect(`LIST "" "%"`, "OK",
+		`* LIST (\HasNoChildren) "/" INBOX`,
+		`* LIST (\HasNoChildren \Archive) "/" Archive`,
+		`* LIST (\HasNoChildren \Drafts) "/" Drafts`,
+		`* LIST (\HasNoChildren \Junk) "/" Junk`,
+		`* LIST (\HasChildren) "/" Lists`,
+		`* LIST (\HasNoChildren \Flagged) "/" Receipts`,
+		`* LIST (\HasNoChildren \Sent) "/" Sent`,
+		`* LIST (\HasNoChildren \Trash) "/" Trash`,
+		`* LIST (\HasNoChildren) "/" &ZeVnLIqe-`,
+	)
+	c.ok("SUBSCRIBE Lists/Go")
+	c.expect(`LIST (SUBSCRIBED RECURSIVEMATCH) "" "Lists"`, "OK", `* LIST (\HasChildren) "/" Lists ("CHILDINFO" ("SUBSCRIBED"))`)
+	c.expect(`LIST (SPECIAL-USE) "" "*" RETURN (STATUS (MESSAGES UIDNEXT))`, "OK",
+		`* LIST (\HasNoChildren \Archive) "/" Archive`,
+		`* STATUS Archive (MESSAGES 0 UIDNEXT 1)`,
+		`* LIST (\HasNoChildren \Drafts) "/" Drafts`,
+		`* STATUS Drafts (MESSAGES 0 UIDNEXT 1)`,
+		`* LIST (\HasNoChildren \Junk) "/" Junk`,
+		`* STATUS Junk (MESSAGES 0 UIDNEXT 1)`,
+		`* LIST (\HasNoChildren \Flagged) "/" Receipts`,
+		`* STATUS Receipts (MESSAGES 0 UIDNEXT 1)`,
+		`* LIST (\HasNoChildren \Sent) "/" Sent`,
+		`* STATUS Sent (MESSAGES 0 UIDNEXT 1)`,
+		`* LIST (\HasNoChildren \Trash) "/" Trash`,
+		`* STATUS Trash (MESSAGES 0 UIDNEXT 1)`,
+	)
+	c.expect(`LSUB "" "L*"`, "OK", `* LSUB () "/" Lists/Go`)
+	c.ok("DELETE Lists")
+	c.expect(`LIST "" "Lists*"`, "OK", `* LIST (\Noselect \HasChildren) "/" Lists`, `* LIST (\HasNoChildren) "/" Lists/Go`)
+	c.ok("RENAME Lists/Go Work/Go")
+	c.expect("RENAME Nope Other", "NO [NONEXISTENT]")
+	c.expect("DELETE INBOX", "NO")
+	c.ok("UNSUBSCRIBE Work/Go")
+	e.deliver("INBOX", simpleMsg)
+	c.expect("STATUS INBOX (MESSAGES UNSEEN DELETED SIZE RECENT)", "OK", "* STATUS INBOX (MESSAGES 1 UNSEEN 1 DELETED 0 SIZE "+itoa(uint64(len(strings.ReplaceAll(simpleMsg, "\n", "\r\n"))))+" RECENT 0)")
+	c.ok("ENABLE UTF8=ACCEPT")
+	c.expect(`LIST "" "日*"`, "OK", `* LIST (\HasNoChildren) "/" 日本語`)
+}
