@@ -227,6 +227,7 @@ func cmdEnable(s *session, cmd *command) error {
 			}
 		}
 	}
+	s.enc.UTF8 = s.utf8
 	s.enc.Star().Atom("ENABLED")
 	for _, e := range enabled {
 		s.enc.SP().Atom(e)

@@ -16,13 +16,13 @@ func init() {
 
 // listEntry is one mailbox (or hierarchy level) a LIST may show.
 type listEntry struct {
-	name        string
-	specialUse  string
-	subscribed  bool
-	exists      bool // false: a level that only has children (\NonExistent)
-	hasChildren bool
+	name            string
+	specialUse      string
+	subscribed      bool
+	exists          bool // false: a level that only has children (\NonExistent)
+	hasChildren     bool
 	childSubscribed bool
-	mb          *store.Mailbox
+	mb              *store.Mailbox
 }
 
 // listOptions are LIST-EXTENDED's selection and return options (RFC 5258).
