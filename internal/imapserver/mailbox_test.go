@@ -132,5 +132,5 @@ func TestMailboxCommands(t *testing.T) {
 	e.deliver("INBOX", simpleMsg)
 	c.expect("STATUS INBOX (MESSAGES UNSEEN DELETED SIZE RECENT)", "OK", "* STATUS INBOX (MESSAGES 1 UNSEEN 1 DELETED 0 SIZE "+itoa(uint64(len(strings.ReplaceAll(simpleMsg, "\n", "\r\n"))))+" RECENT 0)")
 	c.ok("ENABLE UTF8=ACCEPT")
-	c.expect(`LIST "" "日*"`, "OK", `* LIST (\HasNoChildren) "/" 日本語`)
+	c.expect(`LIST "" "日*"`, "OK", `* LIST (\HasNoChildren) "/" "日本語"`)
 }
