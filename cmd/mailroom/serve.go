@@ -19,6 +19,7 @@ import (
 
 	"mailroom/internal/config"
 	"mailroom/internal/delivery"
+	"mailroom/internal/imapserver"
 	"mailroom/internal/smtpserver"
 	"mailroom/internal/store"
 	"mailroom/internal/store/sqlite"
@@ -59,7 +60,7 @@ func serve(e *env, s *services) error {
 	agent := s.agent()
 	type running struct {
 		key string
-		srv *smtpserver.Server
+		srv protoServer
 		l   net.Listener
 	}
 	var servers []*running
@@ -72,12 +73,19 @@ func serve(e *env, s *services) error {
 		if l.Addr == "" {
 			continue
 		}
-		var opts smtpserver.Options
+		var srv protoServer
 		switch l.Key {
 		case "smtp":
-			opts = smtpserver.Options{Hostname: s.cfg.Hostname, MaxMessageSize: int64(s.cfg.Delivery.MaxMessageSize), Logger: s.log.With("proto", "smtp")}
+			srv = smtpserver.New(agent, smtpserver.Options{Hostname: s.cfg.Hostname, MaxMessageSize: int64(s.cfg.Delivery.MaxMessageSize), Logger: s.log.With("proto", "smtp")})
 		case "lmtp":
-			opts = smtpserver.Options{Hostname: s.cfg.Hostname, LMTP: true, MaxMessageSize: int64(s.cfg.Delivery.MaxMessageSize), Logger: s.log.With("proto", "lmtp")}
+			srv = smtpserver.New(agent, smtpserver.Options{Hostname: s.cfg.Hostname, LMTP: true, MaxMessageSize: int64(s.cfg.Delivery.MaxMessageSize), Logger: s.log.With("proto", "lmtp")})
+		case "imap":
+			srv = imapserver.New(s.store, s.dir, imapserver.Options{
+				Hostname:       s.cfg.Hostname,
+				Logger:         s.log.With("proto", "imap"),
+				MaxMessageSize: int64(s.cfg.Delivery.MaxMessageSize),
+				AllowPlaintext: loopbackOnly,
+			})
 		default:
 			s.log.Warn("listener not available in this version; ignored", "listen", l.Key, "addr", l.Addr)
 			continue
@@ -87,10 +95,10 @@ func serve(e *env, s *services) error {
 			closeAll()
 			return fmt.Errorf("listen %s on %s: %w", l.Key, l.Addr, err)
 		}
-		servers = append(servers, &running{key: l.Key, srv: smtpserver.New(agent, opts), l: ln})
+		servers = append(servers, &running{key: l.Key, srv: srv, l: ln})
 	}
 	if len(servers) == 0 {
-		return errors.New("nothing to serve: set at least one address in [listen] (smtp, lmtp)")
+		return errors.New("nothing to serve: set at least one address in [listen] (smtp, lmtp, imap, pop3)")
 	}
 	errc := make(chan error, len(servers))
 	for _, r := range servers {
@@ -137,6 +145,21 @@ func serve(e *env, s *services) error {
 	return serveErr
 }
 
+// protoServer is what every protocol server offers serve.
+type protoServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// loopbackOnly allows passwords without TLS from loopback clients only,
+// until TLS comes to these listeners.
+func loopbackOnly(remote net.Addr) bool {
+	if ta, ok := remote.(*net.TCPAddr); ok {
+		return ta.IP.IsLoopback()
+	}
+	return false
+}
+
 const (
 	quickstartDomain = "example.test"
 	quickstartUser   = "demo@example.test"
@@ -152,6 +175,7 @@ func cmdQuickstart(e *env, args []string) error {
 		cfg.DataDir = "./mailroom-data"
 		cfg.Listen.SMTP = "127.0.0.1:2525"
 		cfg.Listen.LMTP = "127.0.0.1:2424"
+		cfg.Listen.IMAP = "127.0.0.1:1143"
 		if err := os.MkdirAll(filepath.Dir(e.configPath), 0o755); err != nil {
 			return err
 		}
@@ -187,6 +211,9 @@ func cmdQuickstart(e *env, args []string) error {
 	}
 	if a := s.cfg.Listen.LMTP; a != "" {
 		fmt.Fprintf(e.stdout, "  swaks --protocol LMTP --server %s --to %s               # LMTP\n", a, quickstartUser)
+	}
+	if a := s.cfg.Listen.IMAP; a != "" {
+		fmt.Fprintf(e.stdout, "  curl --url 'imap://%s/INBOX' --user '%s:PASSWORD'   # IMAP\n", a, quickstartUser)
 	}
 	fmt.Fprintf(e.stdout, "  echo 'Subject: hi' | go run ./cmd/mailroom deliver --from you@example.org %s\n", quickstartUser)
 	fmt.Fprintf(e.stdout, "  go run ./cmd/mailroom quota show %s\n", quickstartUser)
