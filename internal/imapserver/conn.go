@@ -53,7 +53,8 @@ type session struct {
 	// searchRes is the saved search result (RFC 5182), as UIDs.
 	searchRes []uint32
 
-	bad int // syntax errors in a row
+	bad        int  // syntax errors in a row
+	compressed bool // COMPRESS=DEFLATE is on (RFC 4978)
 
 	closeOnce    sync.Once
 	mu           sync.Mutex // guards shuttingDown
@@ -341,8 +342,14 @@ func (s *session) endLine() error {
 	return nil
 }
 
+// errAlreadyAnswered: the handler wrote its tagged response itself.
+var errAlreadyAnswered = errors.New("answered")
+
 // respond writes the tagged response for err.
 func (s *session) respond(cmd *command, err error) {
+	if err == errAlreadyAnswered {
+		return
+	}
 	status, code, text := "OK", "", cmd.name+" completed"
 	var e *Error
 	switch {
