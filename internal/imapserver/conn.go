@@ -207,6 +207,9 @@ func (s *session) readCommand() bool {
 		return s.respondBad(cmd, fmt.Sprintf("%s is not allowed %s", cmd.name, s.stateName()))
 	}
 	s.log.Debug("imap command", "tag", tag, "cmd", cmd.name, "uid", cmd.uid)
+	if s.sel != nil && h.mutates {
+		s.sel.own()
+	}
 	err := h.fn(s, cmd)
 	var perr *parseError
 	if errors.As(err, &perr) || (err == nil && s.dec.Err() != nil) {
@@ -409,6 +412,8 @@ type handler struct {
 	noExpunge bool
 	// noSync: the handler does its own updates (SELECT, IDLE, NOOP…).
 	noSync bool
+	// mutates: the handler may change s.sel.msgs in place.
+	mutates bool
 }
 
 var (

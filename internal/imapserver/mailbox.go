@@ -2,7 +2,6 @@ package imapserver
 
 import (
 	"errors"
-	"sort"
 	"strings"
 
 	"mailroom/internal/imapwire"
@@ -142,22 +141,7 @@ func cmdSelect(s *session, cmd *command) error {
 // flagsInUse lists the system flags and the keywords of the mailbox's
 // messages (RFC 9051 §7.3.5 FLAGS).
 func (s *session) flagsInUse() []string {
-	flags := append([]string(nil), systemFlags...)
-	seen := map[string]bool{}
-	for _, f := range flags {
-		seen[strings.ToLower(f)] = true
-	}
-	var kws []string
-	for i := range s.sel.msgs {
-		for _, f := range s.sel.msgs[i].flags {
-			if k := strings.ToLower(f); !seen[k] {
-				seen[k] = true
-				kws = append(kws, f)
-			}
-		}
-	}
-	sort.Strings(kws)
-	return append(flags, kws...)
+	return append(append([]string(nil), systemFlags...), s.sel.keywords...)
 }
 
 // qresyncParams are SELECT's QRESYNC parameters (RFC 7162 §3.2.5).

@@ -32,6 +32,10 @@ type selected struct {
 	highestModSeq uint64
 	readOnly      bool
 	msgs          []msg
+	// shared: msgs is a published mailboxIndex's slice; call own before
+	// changing it.
+	shared   bool
+	keywords []string // of the index at SELECT time
 }
 
 func msgFrom(m *store.Message) msg {
@@ -105,28 +109,22 @@ func (s *session) resolve(set imapwire.SeqSet, uid bool) ([]int, error) {
 
 // open loads a mailbox for SELECT/EXAMINE.
 func (s *session) open(mb *store.Mailbox, readOnly bool) (*selected, error) {
-	list, err := s.srv.st.ChangedSince(s.ctx, s.acct.ID, mb.ID, 0)
+	idx, err := s.loadIndex(mb)
 	if err != nil {
 		return nil, err
 	}
 	sel := &selected{
-		id: mb.ID, name: mb.Name, uidValidity: mb.UIDValidity, uidNext: mb.UIDNext,
-		highestModSeq: mb.HighestModSeq, readOnly: readOnly,
-		msgs: make([]msg, len(list)),
+		id: mb.ID, name: mb.Name, uidValidity: mb.UIDValidity, uidNext: idx.uidNext,
+		highestModSeq: idx.highestModSeq, readOnly: readOnly,
+		msgs: idx.msgs, shared: true, keywords: idx.keywords,
 	}
-	for i := range list {
-		sel.msgs[i] = msgFrom(&list[i])
-	}
-	if !readOnly && len(sel.msgs) > 0 {
+	if !readOnly {
 		if first := s.srv.claimRecent(mb.ID, sel.maxUID()); first > 0 {
-			for i := range sel.msgs {
-				if sel.msgs[i].uid >= first {
-					sel.msgs[i].recent = true
-				}
+			sel.own()
+			for i := len(sel.msgs) - 1; i >= 0 && sel.msgs[i].uid >= first; i-- {
+				sel.msgs[i].recent = true
 			}
 		}
-	} else if !readOnly {
-		s.srv.claimRecent(mb.ID, 0)
 	}
 	return sel, nil
 }
@@ -209,6 +207,7 @@ func (s *session) applyExpunges(uids []uint32) {
 		return
 	}
 	sort.Ints(seqs)
+	sel.own()
 	if s.qresync {
 		// RFC 7162 §3.2.10: VANISHED instead of EXPUNGE.
 		s.enc.Star().Atom("VANISHED ").Raw(imapwire.FormatUIDs(gone)).CRLF()
@@ -252,6 +251,9 @@ func (s *session) dropSearchRes(gone []uint32) {
 // messages (EXISTS, RECENT) and flag changes (FETCH).
 func (s *session) applyChanges(changed []store.Message) {
 	sel := s.sel
+	if len(changed) > 0 {
+		sel.own()
+	}
 	maxUID := sel.maxUID()
 	var added []msg
 	for i := range changed {

@@ -100,6 +100,8 @@ type Server struct {
 	closing   bool
 	wg        sync.WaitGroup
 
+	indexes indexCache
+
 	recentMu sync.Mutex
 	recent   map[int64]uint32 // mailbox id → highest UID already given \Recent
 }
