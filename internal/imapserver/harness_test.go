@@ -31,7 +31,7 @@ const testPassword = "secret pass"
 // testEnv is a running server on loopback with one account,
 // alice@example.test (password testPassword).
 type testEnv struct {
-	t    *testing.T
+	t    testing.TB
 	st   store.Store
 	dir  *directory.Directory
 	srv  *Server
@@ -41,7 +41,7 @@ type testEnv struct {
 
 var cheapHash = directory.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
-func newTestEnv(t *testing.T, opts ...func(*Options)) *testEnv {
+func newTestEnv(t testing.TB, opts ...func(*Options)) *testEnv {
 	t.Helper()
 	st, err := sqlite.Open(t.TempDir(), sqlite.Options{PollInterval: 50 * time.Millisecond})
 	if err != nil {
@@ -119,7 +119,7 @@ func (e *testEnv) deliver(mailbox, raw string, flags ...string) uint32 {
 
 // client is a raw IMAP connection for transcript tests.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	r    *bufio.Reader
 	n    int
