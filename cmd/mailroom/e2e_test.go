@@ -51,6 +51,7 @@ type instance struct {
 	config string
 	smtp   string
 	lmtp   string
+	imap   string
 	srv    *exec.Cmd
 	logs   *syncBuffer
 }
@@ -87,19 +88,20 @@ func freePort(t *testing.T) string {
 // and creates domain example.test with alice, bob and carol.
 func newInstance(t *testing.T, delivery, quota string) *instance {
 	t.Helper()
-	in := &instance{t: t, dir: t.TempDir(), smtp: freePort(t), lmtp: freePort(t)}
+	in := &instance{t: t, dir: t.TempDir(), smtp: freePort(t), lmtp: freePort(t), imap: freePort(t)}
 	in.config = filepath.Join(in.dir, "mailroom.toml")
 	cfg := fmt.Sprintf(`hostname = "mx.example.test"
 data_dir = "data"
 [listen]
 smtp = %q
 lmtp = %q
+imap = %q
 [delivery]
 max_message_size = "1M"
 %s
 [quota]
 %s
-`, in.smtp, in.lmtp, delivery, quota)
+`, in.smtp, in.lmtp, in.imap, delivery, quota)
 	if err := os.WriteFile(in.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +156,7 @@ func (in *instance) start() {
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
-	for _, addr := range []string{in.smtp, in.lmtp} {
+	for _, addr := range []string{in.smtp, in.lmtp, in.imap} {
 		for {
 			c, err := net.Dial("tcp", addr)
 			if err == nil {
