@@ -81,4 +81,3 @@ func TestQresyncRoundTrip(t *testing.T) {
 		}
 	}
 }
-
