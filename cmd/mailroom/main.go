@@ -66,6 +66,13 @@ func init() {
 		{name: "quota set", args: "ADDRESS SIZE|default|unlimited [--messages N|default|unlimited]", help: "set an account's quota", run: cmdQuotaSet, setup: quotaFlags},
 		{name: "quota show", args: "ADDRESS", help: "show an account's usage and limits", run: cmdQuotaShow},
 		{name: "deliver", args: "--from ADDRESS RCPT... < MESSAGE", help: "deliver a message from standard input (MDA); exits with sysexits codes", run: cmdDeliver, setup: deliverFlags},
+		{name: "sieve put", args: "ADDRESS NAME FILE|-", help: "check and store a Sieve script (active stays active)", run: cmdSievePut},
+		{name: "sieve get", args: "ADDRESS NAME", help: "print a Sieve script", run: cmdSieveGet},
+		{name: "sieve list", args: "ADDRESS", help: "list an account's Sieve scripts (the active one marked)", run: cmdSieveList},
+		{name: "sieve activate", args: "ADDRESS NAME", help: "make a script the account's active filter", run: cmdSieveActivate},
+		{name: "sieve deactivate", args: "ADDRESS", help: "turn the account's filtering off", run: cmdSieveDeactivate},
+		{name: "sieve delete", args: "ADDRESS NAME", help: "delete an inactive Sieve script", run: cmdSieveDelete},
+		{name: "sieve check", args: "FILE|-", help: "check a Sieve script; prints errors with line numbers, exits 1 on error", run: cmdSieveCheck},
 		{name: "check", args: "[--repair]", help: "verify the store; exits non-zero on a problem", run: cmdCheck, setup: checkFlags},
 		{name: "version", help: "print the version", run: cmdVersion},
 	}
@@ -189,6 +196,7 @@ type services struct {
 	store *sqlite.Store
 	dir   *directory.Directory
 	log   *slog.Logger
+	nudge func() // wakes the outbox sender after a delivery queued mail; nil outside serve
 }
 
 func (e *env) open() (*services, error) {
@@ -225,6 +233,8 @@ func (s *services) agent() *delivery.Agent {
 		MaxMessageSize:   int64(s.cfg.Delivery.MaxMessageSize),
 		QuotaPermanent:   s.cfg.Quota.Full == config.QuotaFullPermanent,
 		Logger:           s.log,
+		Sieve:            s.sieveRuntime(),
+		Nudge:            s.nudge,
 	})
 }
 

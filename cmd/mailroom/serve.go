@@ -57,6 +57,9 @@ func serve(e *env, s *services) error {
 		s.log.Info("removed orphan bodies", "count", n)
 	}
 
+	// Mail that filters send (vacation, redirect) leaves through the outbox.
+	outbox := s.sender()
+	s.nudge = outbox.Nudge
 	agent := s.agent()
 	type running struct {
 		key string
@@ -108,6 +111,11 @@ func serve(e *env, s *services) error {
 	}
 
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		outbox.Run(ctx)
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

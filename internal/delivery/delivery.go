@@ -25,6 +25,7 @@ import (
 
 	"mailroom/internal/directory"
 	"mailroom/internal/message"
+	"mailroom/internal/sieve"
 	"mailroom/internal/store"
 )
 
@@ -37,6 +38,11 @@ type Options struct {
 	QuotaPermanent   bool  // a full mailbox is a permanent failure (552 5.2.2), not 452 4.2.2
 	SpoolDir         string
 	Logger           *slog.Logger
+	// Sieve runs each account's active script (nil: no filtering).
+	Sieve *sieve.Runtime
+	// Nudge is called after a delivery queued mail for the outbox
+	// (vacation replies, redirects); nil when nobody sends it now.
+	Nudge func()
 }
 
 // Agent delivers messages.
@@ -113,11 +119,13 @@ func (a *Agent) Deliver(ctx context.Context, env *Envelope, body io.Reader) ([]e
 	errs := make([]error, len(env.Recipients))
 	type target struct {
 		acc    *store.Account
-		folder string // "" for INBOX
-		rcpts  []int  // indexes into env.Recipients
+		folder string             // "" for INBOX
+		script *store.SieveScript // the account's active script; nil for none
+		rcpts  []int              // indexes into env.Recipients
 	}
 	var targets []*target
 	seen := map[string]*target{}
+	scripts := map[int64]*store.SieveScript{}
 	for i, rcpt := range env.Recipients {
 		res, err := a.resolve(ctx, rcpt)
 		if err != nil {
@@ -129,12 +137,22 @@ func (a *Agent) Deliver(ctx context.Context, env *Envelope, body io.Reader) ([]e
 			folder = res.Detail
 		}
 		for _, acc := range res.Accounts {
+			sc, err := a.activeScript(ctx, acc, scripts)
+			if err != nil {
+				errs[i] = ErrTemporary
+				continue
+			}
 			key := fmt.Sprintf("%d/%s", acc.ID, folder)
+			if sc != nil {
+				// A script sees each recipient's own envelope and gives
+				// each its own outcome.
+				key = fmt.Sprintf("%d/%s/%s", acc.ID, folder, strings.ToLower(rcpt))
+			}
 			if t, ok := seen[key]; ok {
 				t.rcpts = append(t.rcpts, i)
 				continue
 			}
-			t := &target{acc: acc, folder: folder, rcpts: []int{i}}
+			t := &target{acc: acc, folder: folder, script: sc, rcpts: []int{i}}
 			seen[key] = t
 			targets = append(targets, t)
 		}
@@ -150,7 +168,11 @@ func (a *Agent) Deliver(ctx context.Context, env *Envelope, body io.Reader) ([]e
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			outcomes[ti] = a.deliverOne(ctx, env, env.Recipients[t.rcpts[0]], t.acc, t.folder, sp)
+			if t.script != nil {
+				outcomes[ti] = a.deliverFiltered(ctx, env, env.Recipients[t.rcpts[0]], t.acc, t.folder, t.script, sp)
+			} else {
+				outcomes[ti] = a.deliverOne(ctx, env, env.Recipients[t.rcpts[0]], t.acc, t.folder, sp)
+			}
 		}()
 	}
 	wg.Wait()
@@ -179,19 +201,39 @@ func (a *Agent) deliverOne(ctx context.Context, env *Envelope, rcpt string, acc 
 		a.log.Error("pick mailbox", "id", env.ID, "account", acc.Address, "err", err)
 		return ErrTemporary
 	}
-	hdr := a.traceHeaders(env, rcpt)
-	w, err := a.st.NewBody(ctx)
-	if err != nil {
-		a.log.Error("new body", "err", err)
-		return ErrTemporary
-	}
 	r, err := sp.reader()
 	if err != nil {
-		w.Abort()
 		a.log.Error("spool", "err", err)
 		return ErrTemporary
 	}
-	// Parse while writing: one pass over the bytes that are stored.
+	ref, st, err := a.writeBody(ctx, env, io.MultiReader(strings.NewReader(a.traceHeaders(env, rcpt)), r))
+	if err != nil {
+		return err
+	}
+	_, err = a.st.Append(ctx, acc.ID, []store.AppendMessage{{
+		MailboxID:    mb.ID,
+		Body:         ref,
+		InternalDate: time.Now(),
+		Structure:    st,
+	}}, true)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrOverQuota):
+		return a.fullError()
+	}
+	a.log.Error("append", "id", env.ID, "account", acc.Address, "err", err)
+	return ErrTemporary
+}
+
+// writeBody writes one body to the store, parsing its MIME structure on
+// the way (one pass over the bytes that are stored).
+func (a *Agent) writeBody(ctx context.Context, env *Envelope, src io.Reader) (store.BlobRef, []byte, error) {
+	w, err := a.st.NewBody(ctx)
+	if err != nil {
+		a.log.Error("new body", "err", err)
+		return store.BlobRef{}, nil, ErrTemporary
+	}
 	pr, pw := io.Pipe()
 	type parsed struct {
 		st  *message.Structure
@@ -203,33 +245,20 @@ func (a *Agent) deliverOne(ctx context.Context, env *Envelope, rcpt string, acc 
 		io.Copy(io.Discard, pr) // a parser that stopped early must not block the writer
 		done <- parsed{st, err}
 	}()
-	_, err = io.Copy(io.MultiWriter(w, pw), io.MultiReader(strings.NewReader(hdr), r))
+	_, err = io.Copy(io.MultiWriter(w, pw), src)
 	pw.CloseWithError(err)
 	p := <-done
 	if err != nil || p.err != nil {
 		w.Abort()
 		a.log.Error("write body", "id", env.ID, "err", err, "parse_err", p.err)
-		return ErrTemporary
+		return store.BlobRef{}, nil, ErrTemporary
 	}
 	ref, err := w.Commit()
 	if err != nil {
 		a.log.Error("commit body", "id", env.ID, "err", err)
-		return ErrTemporary
+		return store.BlobRef{}, nil, ErrTemporary
 	}
-	_, err = a.st.Append(ctx, acc.ID, []store.AppendMessage{{
-		MailboxID:    mb.ID,
-		Body:         ref,
-		InternalDate: time.Now(),
-		Structure:    p.st.Encode(),
-	}}, true)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, store.ErrOverQuota):
-		return a.fullError()
-	}
-	a.log.Error("append", "id", env.ID, "account", acc.Address, "err", err)
-	return ErrTemporary
+	return ref, p.st.Encode(), nil
 }
 
 // mailbox picks the delivery folder: the plus-address folder when it exists

@@ -327,6 +327,7 @@ type Store interface {
 	Check(ctx context.Context, repair bool) (*CheckReport, error)
 
 	POP3Store
+	SieveStore
 
 	Close() error
 }

@@ -174,6 +174,9 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			"DELETE FROM tombstones WHERE account_id = ?",
 			"DELETE FROM changes WHERE account_id = ?",
 			"DELETE FROM pop3_hidden WHERE account_id = ?",
+			"DELETE FROM sieve_scripts WHERE account_id = ?",
+			"DELETE FROM sieve_vacation WHERE account_id = ?",
+			"DELETE FROM outbox WHERE account_id = ?",
 			"DELETE FROM mailboxes WHERE account_id = ?",
 			"DELETE FROM accounts WHERE id = ?",
 		} {

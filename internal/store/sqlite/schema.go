@@ -92,6 +92,35 @@ var migrations = []string{
 		PRIMARY KEY (account_id, email_id)
 	);
 	CREATE INDEX messages_email ON messages (account_id, email_id);`,
+	// Sieve scripts, vacation reply records and the outbox of mail that
+	// filters send. Outbox and vacation times are Unix milliseconds.
+	`CREATE TABLE sieve_scripts (
+		account_id INTEGER NOT NULL,
+		name       TEXT NOT NULL,
+		content    BLOB NOT NULL,
+		active     INTEGER NOT NULL DEFAULT 0,
+		updated    INTEGER NOT NULL,
+		PRIMARY KEY (account_id, name)
+	);
+	CREATE TABLE sieve_vacation (
+		account_id INTEGER NOT NULL,
+		handle     TEXT NOT NULL,
+		sender     TEXT NOT NULL,
+		sent       INTEGER NOT NULL,
+		PRIMARY KEY (account_id, handle, sender)
+	);
+	CREATE TABLE outbox (
+		id           INTEGER PRIMARY KEY,
+		account_id   INTEGER NOT NULL,
+		mail_from    TEXT NOT NULL,
+		rcpt_to      TEXT NOT NULL,
+		data         BLOB NOT NULL,
+		queued       INTEGER NOT NULL,
+		attempts     INTEGER NOT NULL DEFAULT 0,
+		next_attempt INTEGER NOT NULL,
+		last_error   TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX outbox_due ON outbox (next_attempt);`,
 }
 
 // migrate brings the schema up to date; the version is read inside the

@@ -41,6 +41,10 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentAppend", testConcurrentAppend},
 		{"Check", testCheck},
 		{"POP3Hidden", testPOP3Hidden},
+		{"SieveScripts", testSieveScripts},
+		{"FilteredDelivery", testFilteredDelivery},
+		{"FilteredAllOrNothing", testFilteredAllOrNothing},
+		{"Outbox", testOutbox},
 		{"ChangedSince", testChangedSince},
 	}
 	for _, tt := range tests {

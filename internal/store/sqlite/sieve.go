@@ -1,0 +1,347 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"mailroom/internal/blob"
+	"mailroom/internal/store"
+)
+
+func (s *Store) SieveScripts(ctx context.Context, accountID int64) ([]store.SieveScript, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT name, length(content), active, updated FROM sieve_scripts
+		WHERE account_id = ? ORDER BY name`, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.SieveScript
+	for rows.Next() {
+		var sc store.SieveScript
+		var updated int64
+		if err := rows.Scan(&sc.Name, &sc.Size, &sc.Active, &updated); err != nil {
+			return nil, err
+		}
+		sc.Updated = time.Unix(updated, 0)
+		out = append(out, sc)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) SieveScript(ctx context.Context, accountID int64, name string) (*store.SieveScript, error) {
+	return s.scanScript(s.rdb.QueryRowContext(ctx, `SELECT name, content, active, updated FROM sieve_scripts
+		WHERE account_id = ? AND name = ?`, accountID, name), "script "+name)
+}
+
+func (s *Store) ActiveSieveScript(ctx context.Context, accountID int64) (*store.SieveScript, error) {
+	sc, err := s.scanScript(s.rdb.QueryRowContext(ctx, `SELECT name, content, active, updated FROM sieve_scripts
+		WHERE account_id = ? AND active = 1`, accountID), "active script")
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return sc, err
+}
+
+func (s *Store) scanScript(row *sql.Row, what string) (*store.SieveScript, error) {
+	var sc store.SieveScript
+	var updated int64
+	if err := row.Scan(&sc.Name, &sc.Content, &sc.Active, &updated); err != nil {
+		return nil, notFound(err, what)
+	}
+	if sc.Content == nil {
+		sc.Content = []byte{}
+	}
+	sc.Size = int64(len(sc.Content))
+	sc.Updated = time.Unix(updated, 0)
+	return &sc, nil
+}
+
+func (s *Store) PutSieveScript(ctx context.Context, accountID int64, name string, content []byte) error {
+	if content == nil {
+		content = []byte{}
+	}
+	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		if err := accountExists(tx, accountID); err != nil {
+			return nil, err
+		}
+		_, err := tx.Exec(`INSERT INTO sieve_scripts (account_id, name, content, updated) VALUES (?, ?, ?, ?)
+			ON CONFLICT (account_id, name) DO UPDATE SET content = excluded.content, updated = excluded.updated`,
+			accountID, name, content, time.Now().Unix())
+		return nil, err
+	})
+}
+
+func accountExists(tx *sql.Tx, accountID int64) error {
+	var id int64
+	err := tx.QueryRow("SELECT id FROM accounts WHERE id = ?", accountID).Scan(&id)
+	return notFound(err, fmt.Sprintf("account #%d", accountID))
+}
+
+func (s *Store) RenameSieveScript(ctx context.Context, accountID int64, from, to string) error {
+	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		res, err := tx.Exec("UPDATE sieve_scripts SET name = ? WHERE account_id = ? AND name = ?", to, accountID, from)
+		if isUnique(err) {
+			return nil, fmt.Errorf("script %s: %w", to, store.ErrExists)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil, fmt.Errorf("script %s: %w", from, store.ErrNotFound)
+		}
+		return nil, nil
+	})
+}
+
+func (s *Store) DeleteSieveScript(ctx context.Context, accountID int64, name string) error {
+	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		var active bool
+		err := tx.QueryRow("SELECT active FROM sieve_scripts WHERE account_id = ? AND name = ?", accountID, name).Scan(&active)
+		if err != nil {
+			return nil, notFound(err, "script "+name)
+		}
+		if active {
+			return nil, fmt.Errorf("script %s: %w", name, store.ErrScriptActive)
+		}
+		_, err = tx.Exec("DELETE FROM sieve_scripts WHERE account_id = ? AND name = ?", accountID, name)
+		return nil, err
+	})
+}
+
+func (s *Store) ActivateSieveScript(ctx context.Context, accountID int64, name string) error {
+	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		if name != "" {
+			var n int
+			if err := tx.QueryRow("SELECT count(*) FROM sieve_scripts WHERE account_id = ? AND name = ?",
+				accountID, name).Scan(&n); err != nil {
+				return nil, err
+			}
+			if n == 0 {
+				return nil, fmt.Errorf("script %s: %w", name, store.ErrNotFound)
+			}
+		}
+		_, err := tx.Exec("UPDATE sieve_scripts SET active = (name = ?) WHERE account_id = ? AND active != (name = ?)",
+			name, accountID, name)
+		return nil, err
+	})
+}
+
+// DeliverFiltered shares Append's steps (quota inside the transaction, one
+// UID range and MODSEQ per mailbox, change feed) and adds the outgoing
+// messages and vacation records to the same transaction.
+func (s *Store) DeliverFiltered(ctx context.Context, accountID int64, d store.FilteredDelivery) (*store.FilteredResult, error) {
+	bodies := make([]string, len(d.Messages))
+	for i, m := range d.Messages {
+		if !blob.ValidID(m.Body.ID) {
+			return nil, fmt.Errorf("%w: %q", store.ErrBodyMissing, m.Body.ID)
+		}
+		bodies[i] = m.Body.ID
+	}
+	var res *store.FilteredResult
+	err := s.write(ctx, bodies, func(tx *sql.Tx) (func(), error) {
+		res = &store.FilteredResult{VacationSent: make([]bool, len(d.Vacation))}
+		if err := accountExists(tx, accountID); err != nil {
+			return nil, err
+		}
+		var after func()
+		if len(d.Messages) > 0 {
+			appended, err := s.appendTx(tx, accountID, d.Messages, d.EnforceQuota)
+			if err != nil {
+				return nil, err
+			}
+			res.Appended = appended
+			after = func() { s.hub.Notify(accountID) }
+		}
+		now := time.Now()
+		for _, m := range d.Outbox {
+			if err := queueOutbox(tx, accountID, m, now); err != nil {
+				return nil, err
+			}
+		}
+		for i, v := range d.Vacation {
+			sender := strings.ToLower(v.Sender)
+			var sent int64
+			err := tx.QueryRow("SELECT sent FROM sieve_vacation WHERE account_id = ? AND handle = ? AND sender = ?",
+				accountID, v.Handle, sender).Scan(&sent)
+			if err != nil && err != sql.ErrNoRows {
+				return nil, err
+			}
+			if err == nil && now.Before(time.UnixMilli(sent).Add(v.Period)) {
+				continue
+			}
+			if _, err := tx.Exec(`INSERT INTO sieve_vacation (account_id, handle, sender, sent) VALUES (?, ?, ?, ?)
+				ON CONFLICT (account_id, handle, sender) DO UPDATE SET sent = excluded.sent`,
+				accountID, v.Handle, sender, now.UnixMilli()); err != nil {
+				return nil, err
+			}
+			if err := queueOutbox(tx, accountID, v.Message, now); err != nil {
+				return nil, err
+			}
+			res.VacationSent[i] = true
+		}
+		return after, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func queueOutbox(tx *sql.Tx, accountID int64, m store.NewOutboxMessage, now time.Time) error {
+	if len(m.To) == 0 {
+		return fmt.Errorf("store: outbox message without recipients")
+	}
+	_, err := tx.Exec(`INSERT INTO outbox (account_id, mail_from, rcpt_to, data, queued, next_attempt)
+		VALUES (?, ?, ?, ?, ?, ?)`, accountID, m.From, strings.Join(m.To, "\n"), m.Data, now.UnixMilli(), now.UnixMilli())
+	return err
+}
+
+// appendTx is Append's transaction body.
+func (s *Store) appendTx(tx *sql.Tx, accountID int64, msgs []store.AppendMessage, enforceQuota bool) ([]store.AppendResult, error) {
+	var total int64
+	for _, m := range msgs {
+		total += m.Body.Size
+	}
+	if enforceQuota {
+		if err := s.checkQuota(tx, accountID, total, int64(len(msgs))); err != nil {
+			return nil, err
+		}
+	}
+	byMailbox := map[int64][]int{}
+	var order []int64
+	for i, m := range msgs {
+		if _, ok := byMailbox[m.MailboxID]; !ok {
+			order = append(order, m.MailboxID)
+		}
+		byMailbox[m.MailboxID] = append(byMailbox[m.MailboxID], i)
+	}
+	emailID, err := nextEmailIDs(tx, accountID, len(msgs))
+	if err != nil {
+		return nil, err
+	}
+	results := make([]store.AppendResult, len(msgs))
+	now := time.Now()
+	for _, mbID := range order {
+		idx := byMailbox[mbID]
+		var bytes int64
+		for _, i := range idx {
+			bytes += msgs[i].Body.Size
+		}
+		first, modseq, uidv, name, err := nextUIDs(tx, accountID, mbID, len(idx), bytes)
+		if err != nil {
+			return nil, err
+		}
+		uids := make([]uint32, len(idx))
+		for k, i := range idx {
+			m := msgs[i]
+			uid := first + uint32(k)
+			uids[k] = uid
+			date := m.InternalDate
+			if date.IsZero() {
+				date = now
+			}
+			_, off := date.Zone()
+			if _, err := tx.Exec(`INSERT INTO blobs (id, refs, size) VALUES (?, 1, ?)
+				ON CONFLICT (id) DO UPDATE SET refs = refs + 1`, m.Body.ID, m.Body.Size); err != nil {
+				return nil, err
+			}
+			if _, err := tx.Exec(`INSERT INTO messages (account_id, mailbox_id, uid, email_id, modseq, flags,
+				internal_date, internal_tz, save_date, size, blob_id, structure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				accountID, mbID, uid, emailID+int64(i), modseq, joinFlags(m.Flags), date.Unix(), off, now.Unix(),
+				m.Body.Size, m.Body.ID, m.Structure); err != nil {
+				return nil, err
+			}
+			results[i] = store.AppendResult{MailboxID: mbID, UIDValidity: uidv, UID: uid, ModSeq: modseq, EmailID: emailID + int64(i)}
+		}
+		if _, err := recordChange(tx, accountID, store.ChangeAppend, mbID, name, modseq, uids); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tx.Exec("UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ?",
+		total, len(msgs), accountID); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+const outboxCols = "id, account_id, mail_from, rcpt_to, data, queued, attempts, next_attempt, last_error"
+
+func scanOutbox(rows *sql.Rows) (store.OutboxMessage, error) {
+	var m store.OutboxMessage
+	var to string
+	var queued, next int64
+	if err := rows.Scan(&m.ID, &m.AccountID, &m.From, &to, &m.Data, &queued, &m.Attempts, &next, &m.LastError); err != nil {
+		return m, err
+	}
+	m.To = strings.Split(to, "\n")
+	m.Queued = time.UnixMilli(queued)
+	m.NextAttempt = time.UnixMilli(next)
+	return m, nil
+}
+
+func (s *Store) ClaimOutbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.OutboxMessage, error) {
+	var out []store.OutboxMessage
+	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		out = out[:0]
+		rows, err := tx.Query(`UPDATE outbox SET attempts = attempts + 1, next_attempt = ?
+			WHERE id IN (SELECT id FROM outbox WHERE next_attempt <= ? ORDER BY next_attempt, id LIMIT ?)
+			RETURNING `+outboxCols, now.Add(lease).UnixMilli(), now.UnixMilli(), limit)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanOutbox(rows)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, m)
+		}
+		return nil, rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) OutboxDone(ctx context.Context, id int64) error {
+	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		_, err := tx.Exec("DELETE FROM outbox WHERE id = ?", id)
+		return nil, err
+	})
+}
+
+func (s *Store) OutboxRetry(ctx context.Context, id int64, next time.Time, lastError string) error {
+	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		res, err := tx.Exec("UPDATE outbox SET next_attempt = ?, last_error = ? WHERE id = ?", next.UnixMilli(), lastError, id)
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil, fmt.Errorf("outbox #%d: %w", id, store.ErrNotFound)
+		}
+		return nil, nil
+	})
+}
+
+func (s *Store) Outbox(ctx context.Context) ([]store.OutboxMessage, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+outboxCols+" FROM outbox ORDER BY id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.OutboxMessage
+	for rows.Next() {
+		m, err := scanOutbox(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
