@@ -20,6 +20,7 @@ import (
 	"mailroom/internal/config"
 	"mailroom/internal/delivery"
 	"mailroom/internal/imapserver"
+	"mailroom/internal/managesieve"
 	"mailroom/internal/smtpserver"
 	"mailroom/internal/store"
 	"mailroom/internal/store/sqlite"
@@ -88,6 +89,14 @@ func serve(e *env, s *services) error {
 				Logger:         s.log.With("proto", "imap"),
 				MaxMessageSize: int64(s.cfg.Delivery.MaxMessageSize),
 				AllowPlaintext: loopbackOnly,
+			})
+		case "managesieve":
+			srv = managesieve.New(&sieveBackend{dir: s.dir, rt: s.sieveRuntime()}, managesieve.Options{
+				Hostname:       s.cfg.Hostname,
+				Logger:         s.log.With("proto", "managesieve"),
+				AllowPlaintext: loopbackOnly,
+				MaxScriptSize:  int64(s.cfg.Sieve.MaxScriptSize),
+				MaxRedirects:   s.cfg.Sieve.MaxRedirects,
 			})
 		default:
 			s.log.Warn("listener not available in this version; ignored", "listen", l.Key, "addr", l.Addr)

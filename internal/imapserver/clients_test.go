@@ -79,7 +79,7 @@ func TestMbsyncReplicas(t *testing.T) {
 	host, port, _ := net.SplitHostPort(e.addr)
 	conf := filepath.Join(dir, "mbsyncrc")
 	var b strings.Builder
-	fmt.Fprintf(&b, "IMAPAccount acct\nHost %s\nPort %s\nUser alice@example.test\nPass \"%s\"\nTLSType None\nAuthMechs PLAIN\n\n", host, port, testPassword)
+	fmt.Fprintf(&b, "IMAPAccount acct\nHost %s\nPort %s\nUser alice@example.test\nPass \"%s\"\nSSLType None\nAuthMechs PLAIN\n\n", host, port, testPassword)
 	b.WriteString("IMAPStore remote\nAccount acct\n\n")
 	for _, r := range []string{"r1", "r2"} {
 		root := filepath.Join(dir, r)

@@ -138,6 +138,9 @@ func (s *session) serve() {
 			timeout = s.srv.opts.IdleTimeout
 		}
 		s.conn.SetReadDeadline(time.Now().Add(timeout))
+		if s.isShuttingDown() {
+			s.conn.SetReadDeadline(time.Now())
+		}
 		if _, err := s.br.Peek(1); err != nil {
 			var ne net.Error
 			switch {

@@ -27,6 +27,10 @@ func cmdIdle(s *session, cmd *command) error {
 		return err
 	}
 	s.conn.SetReadDeadline(time.Now().Add(s.srv.opts.IdleTimeout))
+	if s.isShuttingDown() {
+		// Shutdown's deadline may have been overwritten just above.
+		s.conn.SetReadDeadline(time.Now())
+	}
 	done := make(chan error, 1)
 	go func() {
 		line, err := s.dec.ReadLine()

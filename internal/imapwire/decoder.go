@@ -5,13 +5,18 @@
 // the server's business.
 //
 // Invariants:
-//   - Memory is bounded: a line may not exceed the decoder's MaxLine, a
-//     literal read into memory may not exceed MaxLiteral, lists may not nest
-//     deeper than MaxDepth. Larger literals are only ever streamed.
+//   - Memory is bounded: the text of a command (its literals excluded) may
+//     not exceed the decoder's MaxLine, a literal read into memory may not
+//     exceed MaxLiteral nor, with the command's other such literals,
+//     MaxCommandLiterals, and lists may not nest deeper than MaxDepth.
+//     Larger literals are only ever streamed.
 //   - Errors are sticky: after the first syntax error every method returns
 //     false, and Err says why. DiscardLine then skips to the next command,
-//     including the bytes of any non-synchronizing literal on the way, so the
-//     connection stays in step with the client.
+//     including the bytes of any non-synchronizing literal on the way (even
+//     one whose header was cut by the error, or read and left unhandled),
+//     so the connection stays in step with the client. It never consumes
+//     the next command: after a command's final CRLF, or a refused
+//     synchronizing literal, it has nothing to skip.
 package imapwire
 
 import (
@@ -27,7 +32,8 @@ import (
 
 // Limits.
 const (
-	// MaxLineLength bounds a command line, literals excluded. RFC 7162 §4
+	// MaxLineLength bounds a command's text, literals excluded (the text
+	// before and after each literal counts together). RFC 7162 §4
 	// asks clients to keep lines under 8192 octets and servers to accept at
 	// least that; large UID sets from resyncing clients need more.
 	MaxLineLength = 64 << 10
@@ -39,6 +45,11 @@ const (
 	// MaxNonSyncLiteral is the largest non-synchronizing literal accepted
 	// under LITERAL- (RFC 7888 §5).
 	MaxNonSyncLiteral = 4096
+	// MaxCommandLiterals bounds the sum of the literals of one command that
+	// are read into memory (String, AString, NString), so that a command
+	// cannot grow without end by chaining literals. It is raised to
+	// MaxLiteral when that is larger.
+	MaxCommandLiterals = 1 << 20
 )
 
 // Error is a syntax error in a command. Fatal errors leave the connection
@@ -68,10 +79,59 @@ type Decoder struct {
 	r     *bufio.Reader
 	opts  DecoderOptions
 	err   error
-	line  int // bytes read on the current line, literals excluded
+	line  int // bytes read in the current command, literals excluded
 	depth int
-	// rejectedSync: the command ended at a refused synchronizing literal.
-	rejectedSync bool
+	// litTotal counts the bytes of the command's literals read into memory.
+	litTotal int64
+	// ended: the current command is over (its final CRLF was read, or a
+	// synchronizing literal was refused, so nothing more of it will come).
+	// DiscardLine then has nothing to skip.
+	ended bool
+	// pending is a literal whose header was read and whose body was neither
+	// read nor rejected; body is the literal being read.
+	pending *Literal
+	body    *literalReader
+	scan    literalScan
+}
+
+// literalScan follows the bytes of a line to spot a "{n+}" right before
+// its end: the client sends n bytes after it without waiting, and they are
+// part of the same command. It sees every byte the decoder consumes, so a
+// header split by an error (or by MaxLine) is still found.
+type literalScan struct {
+	state  uint8 // 0 nothing; 1 in "{digits"; 2 after "+"; 3 after "}"; 4 after "}\r"
+	digits int
+	n      int64 // saturates at math.MaxInt64
+}
+
+const maxInt64 = 1<<63 - 1
+
+func (s *literalScan) feed(b byte) {
+	switch {
+	case b == '{':
+		*s = literalScan{state: 1}
+	case s.state == 1 && b >= '0' && b <= '9':
+		s.digits++
+		d := int64(b - '0')
+		if s.n > (maxInt64-d)/10 {
+			s.n = maxInt64
+		} else {
+			s.n = s.n*10 + d
+		}
+	case s.state == 1 && b == '+' && s.digits > 0:
+		s.state = 2
+	case s.state == 2 && b == '}':
+		s.state = 3
+	case s.state == 3 && b == '\r':
+		s.state = 4
+	default:
+		s.state = 0
+	}
+}
+
+// nonSync reports, at a line feed, whether the line ended with "{n+}".
+func (s *literalScan) nonSync() (int64, bool) {
+	return s.n, s.state == 3 || s.state == 4
 }
 
 // NewDecoder returns a Decoder reading from r.
@@ -100,7 +160,11 @@ func (d *Decoder) Reset() {
 	d.err = nil
 	d.line = 0
 	d.depth = 0
-	d.rejectedSync = false
+	d.litTotal = 0
+	d.ended = false
+	d.pending = nil
+	d.body = nil
+	d.scan = literalScan{}
 }
 
 // Buffered reports whether input is waiting (the client pipelined).
@@ -113,16 +177,11 @@ func (d *Decoder) fail(format string, args ...any) bool {
 	return false
 }
 
+// fatal records an error the connection cannot recover from; it replaces
+// an earlier syntax error but not an earlier fatal one.
 func (d *Decoder) fatal(err error) bool {
 	if d.err == nil || !isFatal(d.err) {
-		var e *Error
-		if errors.As(err, &e) {
-			d.err = err
-		} else if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			d.err = err
-		} else {
-			d.err = err
-		}
+		d.err = err
 	}
 	return false
 }
@@ -163,6 +222,11 @@ func (d *Decoder) readByte() (byte, bool) {
 		return 0, d.fatal(err)
 	}
 	d.line++
+	d.ended = false
+	d.scan.feed(b)
+	if b == '\n' {
+		d.scan = literalScan{}
+	}
 	return b, true
 }
 
@@ -175,8 +239,8 @@ func (d *Decoder) Special(c byte) bool {
 	if !ok || b != c {
 		return false
 	}
-	d.readByte()
-	return true
+	_, ok = d.readByte()
+	return ok
 }
 
 // ExpectSpecial consumes c or fails.
@@ -202,25 +266,35 @@ func (d *Decoder) AtEOL() bool {
 	return ok && (b == '\r' || b == '\n')
 }
 
-// CRLF consumes the end of the line (a bare LF is accepted too) or fails.
+// CRLF consumes the end of the command line (a bare LF is accepted too)
+// or fails.
 func (d *Decoder) CRLF() bool {
+	if !d.eol() {
+		return false
+	}
+	d.line = 0
+	d.litTotal = 0
+	d.ended = true
+	return true
+}
+
+// eol consumes CRLF or LF.
+func (d *Decoder) eol() bool {
 	b, ok := d.peek()
 	if !ok {
 		return false
 	}
 	switch b {
 	case '\r':
-		d.readByte()
-		if !d.ExpectSpecial('\n') {
+		if _, ok := d.readByte(); !ok {
 			return false
 		}
+		return d.ExpectSpecial('\n')
 	case '\n':
-		d.readByte()
-	default:
-		return d.fail("expected end of line, got %q", b)
+		_, ok := d.readByte()
+		return ok
 	}
-	d.line = 0
-	return true
+	return d.fail("expected end of line, got %q", b)
 }
 
 // IsAtomChar reports whether b is an ATOM-CHAR (RFC 9051 §9).
@@ -240,37 +314,41 @@ func IsAStringChar(b byte) bool { return b == ']' || IsAtomChar(b) }
 func IsListChar(b byte) bool { return b == '%' || b == '*' || IsAStringChar(b) }
 
 // Token reads one or more bytes for which valid is true. It fails when
-// there is none.
+// there is none. Bytes >= 0x80 are never part of a token (see TokenUTF8).
 func (d *Decoder) Token(what string, valid func(byte) bool) (string, bool) {
-	var sb strings.Builder
+	return d.token(what, func(b byte) bool { return b < 0x80 && valid(b) })
+}
+
+func (d *Decoder) token(what string, valid func(byte) bool) (string, bool) {
+	var small [64]byte
+	buf := small[:0]
 	for {
 		b, ok := d.peek()
 		if !ok {
 			return "", false
 		}
-		if b >= 0x80 || !valid(b) {
+		if !valid(b) {
 			break
 		}
-		d.readByte()
-		if d.err != nil {
+		if _, ok := d.readByte(); !ok {
 			return "", false
 		}
-		sb.WriteByte(b)
+		buf = append(buf, b)
 	}
-	if sb.Len() == 0 {
+	if len(buf) == 0 {
 		b, _ := d.peek()
 		if d.err != nil {
 			return "", false
 		}
 		return "", d.fail("expected %s, got %q", what, b)
 	}
-	return sb.String(), true
+	return string(buf), true
 }
 
 // TokenUTF8 is Token that also accepts bytes >= 0x80 (UTF-8 mailbox names
 // under IMAP4rev2 and UTF8=ACCEPT, RFC 9051 §5.1).
 func (d *Decoder) TokenUTF8(what string, valid func(byte) bool) (string, bool) {
-	return d.Token(what, func(b byte) bool { return b >= 0x80 || valid(b) })
+	return d.token(what, func(b byte) bool { return b >= 0x80 || valid(b) })
 }
 
 // Atom reads an atom.
@@ -314,14 +392,15 @@ func (d *Decoder) Number64() (uint64, bool) {
 func isDigit(b byte) bool { return b >= '0' && b <= '9' }
 
 // Quoted reads a quoted string. 8-bit bytes are accepted (UTF-8 under
-// rev2/UTF8=ACCEPT; callers check further).
+// rev2/UTF8=ACCEPT; callers check further). A line end inside is left
+// unread, so that DiscardLine stops there and not at the next command.
 func (d *Decoder) Quoted() (string, bool) {
 	if !d.ExpectSpecial('"') {
 		return "", false
 	}
 	var sb strings.Builder
 	for {
-		b, ok := d.readByte()
+		b, ok := d.quotedChar()
 		if !ok {
 			return "", false
 		}
@@ -329,18 +408,30 @@ func (d *Decoder) Quoted() (string, bool) {
 		case '"':
 			return sb.String(), true
 		case '\\':
-			b, ok = d.readByte()
-			if !ok {
+			if b, ok = d.quotedChar(); !ok {
 				return "", false
 			}
 			if b != '"' && b != '\\' {
 				return "", d.fail(`only \" and \\ may be escaped in a quoted string`)
 			}
-		case '\r', '\n', 0:
-			return "", d.fail("quoted string not terminated")
+		case 0:
+			return "", d.fail("NUL in a quoted string")
 		}
 		sb.WriteByte(b)
 	}
+}
+
+// quotedChar reads one byte of a quoted string, refusing CR and LF (RFC
+// 9051 §9 QUOTED-CHAR) without consuming them.
+func (d *Decoder) quotedChar() (byte, bool) {
+	b, ok := d.peek()
+	if !ok {
+		return 0, false
+	}
+	if b == '\r' || b == '\n' {
+		return 0, d.fail("quoted string not terminated")
+	}
+	return d.readByte()
 }
 
 // Literal is a literal's header: {size}, {size+} or ~{size}.
@@ -351,7 +442,10 @@ type Literal struct {
 }
 
 // LiteralHeader reads "{n}" / "{n+}" / "~{n}" and the CRLF after it. The
-// caller then either calls LiteralBody, or rejects it with RejectLiteral.
+// caller then either calls LiteralBody, or rejects it with RejectLiteral
+// (DiscardLine also copes with a header left unhandled). A synchronizing
+// literal too large to count is refused here; a non-synchronizing one is a
+// fatal error.
 func (d *Decoder) LiteralHeader() (Literal, bool) {
 	var lit Literal
 	if d.Special('~') {
@@ -365,18 +459,28 @@ func (d *Decoder) LiteralHeader() (Literal, bool) {
 		return lit, false
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n > 1<<62 {
-		// The client will send an unknowable amount of data.
-		d.err = &Error{Msg: "literal size out of range", Fatal: true}
-		return lit, false
-	}
+	huge := err != nil || n > 1<<62
 	lit.Size = n
 	if d.Special('+') {
 		lit.NonSync = true
 	}
-	if !d.ExpectSpecial('}') || !d.CRLF() {
+	if huge && lit.NonSync {
+		// The client sends an unknowable amount of data right away.
+		d.err = &Error{Msg: "literal size out of range", Fatal: true}
 		return lit, false
 	}
+	// The literal's CRLF does not end the command: the line goes on after
+	// the literal's bytes.
+	if !d.ExpectSpecial('}') || !d.eol() {
+		return lit, false
+	}
+	if huge {
+		// A synchronizing literal is only sent after "+": refuse it.
+		lit.Size = maxInt64
+		d.RejectLiteral(lit, "literal size out of range")
+		return lit, false
+	}
+	d.pending = &lit
 	return lit, true
 }
 
@@ -387,12 +491,14 @@ func (d *Decoder) LiteralBody(lit Literal) (io.Reader, bool) {
 	if d.err != nil {
 		return nil, false
 	}
+	d.pending = nil
 	if !lit.NonSync && d.opts.Continue != nil {
 		if err := d.opts.Continue(); err != nil {
 			return nil, d.fatal(err)
 		}
 	}
-	return &literalReader{d: d, n: lit.Size}, true
+	d.body = &literalReader{d: d, n: lit.Size}
+	return d.body, true
 }
 
 type literalReader struct {
@@ -403,6 +509,9 @@ type literalReader struct {
 func (l *literalReader) Read(p []byte) (int, error) {
 	if l.n <= 0 {
 		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
 	}
 	if int64(len(p)) > l.n {
 		p = p[:l.n]
@@ -418,29 +527,42 @@ func (l *literalReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// skipLiteral discards n literal bytes the client sends without waiting;
+// a size beyond reason is fatal.
+func (d *Decoder) skipLiteral(n int64, msg string) bool {
+	if n > 4*MaxNonSyncLiteral+d.opts.MaxLiteral {
+		return d.fatal(&Error{Msg: msg, Fatal: true})
+	}
+	if _, err := io.CopyN(io.Discard, d.r, n); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return d.fatal(err)
+	}
+	return true
+}
+
 // RejectLiteral refuses a literal whose header was read. A synchronizing
 // literal's bytes never come; a non-synchronizing one's are skipped when
 // they are few enough, else the error is fatal. The command's error is set
 // to err (a *Error or a message).
 func (d *Decoder) RejectLiteral(lit Literal, msg string) {
+	d.pending = nil
+	if d.err != nil && isFatal(d.err) {
+		return
+	}
 	if lit.NonSync {
-		if lit.Size > 4*MaxNonSyncLiteral+d.opts.MaxLiteral {
-			d.err = &Error{Msg: msg, Fatal: true}
-			return
-		}
-		if _, err := io.CopyN(io.Discard, d.r, lit.Size); err != nil {
-			d.fatal(err)
+		if !d.skipLiteral(lit.Size, msg) {
 			return
 		}
 		// The rest of the command line follows; DiscardLine skips it.
 		d.err = &Error{Msg: msg}
 		return
 	}
-	// Nothing follows a synchronizing literal that was not accepted: the
-	// command is over.
+	// RFC 9051 §7.5: the client sends a synchronizing literal only after
+	// "+", so when it is refused the command is over.
 	d.err = &Error{Msg: msg}
-	d.line = 0
-	d.rejectedSync = true
+	d.ended = true
 }
 
 // StringLiteral reads a literal into memory (bounded by MaxLiteral).
@@ -453,6 +575,11 @@ func (d *Decoder) stringLiteral() (string, bool) {
 		d.RejectLiteral(lit, fmt.Sprintf("literal of %d octets is too large here (at most %d)", lit.Size, d.opts.MaxLiteral))
 		return "", false
 	}
+	if budget := max(MaxCommandLiterals, d.opts.MaxLiteral); d.litTotal+lit.Size > budget {
+		d.RejectLiteral(lit, fmt.Sprintf("literals of this command exceed %d octets", budget))
+		return "", false
+	}
+	d.litTotal += lit.Size
 	r, ok := d.LiteralBody(lit)
 	if !ok {
 		return "", false
@@ -461,6 +588,7 @@ func (d *Decoder) stringLiteral() (string, bool) {
 	if _, err := io.ReadFull(r, buf); err != nil {
 		return "", false
 	}
+	d.body = nil
 	if !lit.Binary && bytes.IndexByte(buf, 0) >= 0 {
 		return "", d.fail("NUL in a literal")
 	}
@@ -489,8 +617,16 @@ func (d *Decoder) AString() (string, bool) {
 	if !ok {
 		return "", false
 	}
-	if b == '"' || b == '{' || b == '~' {
+	if b == '"' || b == '{' {
 		return d.String()
+	}
+	if b == '~' {
+		// "~" is an ASTRING-CHAR ("~peter/mail"); only "~{" starts a
+		// literal8. The line's end follows, so Peek(2) does not block on a
+		// well-behaved client.
+		if p, err := d.r.Peek(2); err == nil && p[1] == '{' {
+			return d.String()
+		}
 	}
 	return d.TokenUTF8("a string", IsAStringChar)
 }
@@ -538,8 +674,9 @@ func (d *Decoder) List(item func() bool) bool {
 	}
 }
 
-// Depth is the current list nesting (for recursive grammars such as SEARCH
-// that nest without List).
+// Enter counts one level of nesting against MaxDepth, for recursive
+// grammars such as SEARCH that nest without List. Call Leave after it,
+// whatever it returned.
 func (d *Decoder) Enter() bool {
 	d.depth++
 	if d.depth > MaxDepth {
@@ -553,60 +690,58 @@ func (d *Decoder) Leave() { d.depth-- }
 
 // DiscardLine skips the rest of the current command, including the bytes of
 // non-synchronizing literals on the way. It returns false when the
-// connection cannot go on.
+// connection cannot go on (Err then says why). It consumes nothing when
+// the command is already over: after its final CRLF, or after a refused
+// synchronizing literal.
 func (d *Decoder) DiscardLine() bool {
 	if d.err != nil && isFatal(d.err) {
 		return false
 	}
-	if d.rejectedSync {
-		d.rejectedSync = false
+	if d.ended {
 		return true
 	}
-	// Keep the last bytes seen to spot "{n+}" before a line end.
-	var tail []byte
+	if lit := d.pending; lit != nil {
+		d.pending = nil
+		if !lit.NonSync {
+			// No "+" was sent, so the literal will not come.
+			d.ended = true
+			return true
+		}
+		if !d.skipLiteral(lit.Size, "literal too large") {
+			return false
+		}
+	}
+	if l := d.body; l != nil {
+		d.body = nil
+		if l.n > 0 {
+			// The client sends an accepted literal in full.
+			if _, err := io.CopyN(io.Discard, d.r, l.n); err != nil {
+				return d.fatal(io.ErrUnexpectedEOF)
+			}
+		}
+	}
 	for {
 		b, err := d.r.ReadByte()
 		if err != nil {
-			d.err = err
-			return false
+			return d.fatal(err)
 		}
 		if b != '\n' {
-			tail = append(tail, b)
-			if len(tail) > 32 {
-				tail = tail[len(tail)-32:]
-			}
+			d.scan.feed(b)
 			continue
 		}
-		t := bytes.TrimSuffix(tail, []byte{'\r'})
-		tail = tail[:0]
-		if n, ok := nonSyncSuffix(t); ok {
-			if n > 4*MaxNonSyncLiteral+d.opts.MaxLiteral {
-				return false
-			}
-			if _, err := io.CopyN(io.Discard, d.r, n); err != nil {
-				d.err = err
+		n, nonSync := d.scan.nonSync()
+		d.scan = literalScan{}
+		if nonSync {
+			if !d.skipLiteral(n, "literal too large") {
 				return false
 			}
 			continue
 		}
+		d.line = 0
+		d.litTotal = 0
+		d.ended = true
 		return true
 	}
-}
-
-// nonSyncSuffix finds a trailing "{n+}".
-func nonSyncSuffix(t []byte) (int64, bool) {
-	if !bytes.HasSuffix(t, []byte("+}")) {
-		return 0, false
-	}
-	i := bytes.LastIndexByte(t, '{')
-	if i < 0 {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(string(t[i+1:len(t)-2]), 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return n, true
 }
 
 // ReadLine reads one raw line (for AUTHENTICATE responses, RFC 9051
@@ -619,9 +754,11 @@ func (d *Decoder) ReadLine() (string, error) {
 			return "", err
 		}
 		if b == '\n' {
+			d.ended = true
+			d.scan = literalScan{}
 			return strings.TrimSuffix(sb.String(), "\r"), nil
 		}
-		if sb.Len() >= d.opts.MaxLine {
+		if sb.Len() >= d.opts.MaxLine && (b != '\r' || sb.Len() > d.opts.MaxLine) {
 			return "", &Error{Msg: ErrLineTooLong.Error(), Fatal: true}
 		}
 		sb.WriteByte(b)

@@ -2,8 +2,11 @@ package imapwire
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -166,15 +169,28 @@ func (e *Encoder) AString(s string) *Encoder {
 			return e.String(s)
 		}
 	}
-	if s == "NIL" || s == "nil" || s == "Nil" {
+	if strings.EqualFold(s, "NIL") {
+		// An atom NIL would read as nil where an nstring may also appear.
 		return e.Quoted(s)
 	}
 	return e.raw(s)
 }
 
+// ErrLiteralSize is returned by Literal when the reader does not hold
+// exactly size bytes.
+var ErrLiteralSize = errors.New("literal data does not match its size")
+
 // Literal writes a literal header then size bytes from r. With binary, it is
 // a literal8 (RFC 3516). It returns the error of r or of the writer.
+//
+// When r ends early the client would wait for bytes that never come, so the
+// error is sticky and the connection must end. When r holds more than size
+// bytes, exactly size are written, the stream stays in step, and an error
+// wrapping ErrLiteralSize tells the caller its size was wrong.
 func (e *Encoder) Literal(size int64, r io.Reader, binary bool) error {
+	if size < 0 {
+		return fmt.Errorf("%w: negative size %d", ErrLiteralSize, size)
+	}
 	if binary {
 		e.byte('~')
 	}
@@ -183,13 +199,19 @@ func (e *Encoder) Literal(size int64, r io.Reader, binary bool) error {
 		return e.err
 	}
 	n, err := io.CopyN(e.w, r, size)
-	if err != nil {
-		if n < size {
-			// The client expects exactly size bytes: we cannot recover the
-			// stream, so the connection must end.
-			e.err = err
+	if n < size {
+		if err == nil || err == io.EOF {
+			err = fmt.Errorf("%w: %d of %d bytes", ErrLiteralSize, n, size)
 		}
+		e.err = err
 		return err
+	}
+	if err != nil {
+		return err
+	}
+	var one [1]byte
+	if m, _ := io.ReadFull(r, one[:]); m > 0 {
+		return fmt.Errorf("%w: more than %d bytes", ErrLiteralSize, size)
 	}
 	return nil
 }

@@ -17,8 +17,10 @@ var mutf7 = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 var ErrBadMUTF7 = errors.New("mailbox name is not valid modified UTF-7")
 
 // DecodeMUTF7 decodes a modified UTF-7 mailbox name to UTF-8. It is strict:
-// non-ASCII bytes, unterminated or empty shifts, shifts that encode plain
-// ASCII, bad padding and unpaired surrogates are errors.
+// non-ASCII bytes, unterminated shifts, adjacent shifts, shifts that encode
+// printable ASCII or control characters, bad padding and unpaired
+// surrogates are errors. A name it accepts is exactly what EncodeMUTF7
+// gives for the result.
 func DecodeMUTF7(s string) (string, error) {
 	if strings.IndexByte(s, '&') < 0 {
 		for i := 0; i < len(s); i++ {
@@ -85,6 +87,11 @@ func DecodeMUTF7(s string) (string, error) {
 				if r >= 0x20 && r <= 0x7e {
 					return "", ErrBadMUTF7 // printable ASCII must not be shifted
 				}
+				if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+					// Controls have no place in a mailbox name (RFC 9051
+					// §5.1, Net-Unicode of RFC 5198).
+					return "", ErrBadMUTF7
+				}
 			}
 			b.WriteRune(r)
 		}
@@ -93,7 +100,8 @@ func DecodeMUTF7(s string) (string, error) {
 	return b.String(), nil
 }
 
-// EncodeMUTF7 encodes a UTF-8 mailbox name as modified UTF-7.
+// EncodeMUTF7 encodes a UTF-8 mailbox name as modified UTF-7. Invalid UTF-8
+// comes out as U+FFFD.
 func EncodeMUTF7(s string) string {
 	var b strings.Builder
 	var pending []rune

@@ -79,7 +79,9 @@ func (s SeqSet) Contains(n, max uint32) bool {
 }
 
 // Resolve returns the set's ranges with "*" replaced by max, sorted and
-// merged.
+// merged (no two overlap or touch). "$" must be replaced by the caller: a
+// Saved set resolves to nothing. With max 0 (nothing in use) "*" becomes 0,
+// which no message has.
 func (s SeqSet) Resolve(max uint32) []SeqRange {
 	out := make([]SeqRange, 0, len(s.Ranges))
 	for _, r := range s.Ranges {
@@ -89,7 +91,7 @@ func (s SeqSet) Resolve(max uint32) []SeqRange {
 	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
 	merged := out[:0]
 	for _, r := range out {
-		if n := len(merged); n > 0 && r.Start <= merged[n-1].Stop+1 && merged[n-1].Stop != ^uint32(0) {
+		if n := len(merged); n > 0 && (merged[n-1].Stop == ^uint32(0) || r.Start <= merged[n-1].Stop+1) {
 			if r.Stop > merged[n-1].Stop {
 				merged[n-1].Stop = r.Stop
 			}
@@ -162,7 +164,11 @@ func FormatUIDs(nums []uint32) string {
 
 // FormatPairs writes source/destination UIDs in matching order for COPYUID
 // (RFC 4315 §3): "1:3" / "7:9" when both runs are contiguous, else lists.
+// Only pairs count: extra elements of the longer slice are ignored.
 func FormatPairs(from, to []uint32) (string, string) {
+	if len(to) < len(from) {
+		from = from[:len(to)]
+	}
 	var fb, tb strings.Builder
 	for i := 0; i < len(from); {
 		j := i
