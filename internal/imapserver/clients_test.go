@@ -53,7 +53,7 @@ assert b"MESSAGES 2" in data[0], data
 typ, data = M.store("2", "+FLAGS", "(\\Deleted)")
 typ, data = M.expunge()
 assert data == [b"2"], data
-typ, data = M.list("", "*")
+typ, data = M.list()
 assert any(b"Archive" in l for l in data), data
 typ, data = M.create("Projects/2026")
 assert typ == "OK", data
@@ -83,6 +83,7 @@ func TestMbsyncReplicas(t *testing.T) {
 	b.WriteString("IMAPStore remote\nAccount acct\n\n")
 	for _, r := range []string{"r1", "r2"} {
 		root := filepath.Join(dir, r)
+		os.MkdirAll(root, 0o700)
 		fmt.Fprintf(&b, "MaildirStore %s\nPath %s/\nInbox %s/INBOX\nSubFolders Verbatim\n\n", r, root, root)
 		fmt.Fprintf(&b, "Channel %s\nFar :remote:\nNear :%s:\nPatterns *\nCreate Both\nExpunge Both\nSyncState *\n\n", r, r)
 	}

@@ -76,8 +76,7 @@ func (e *Encoder) Atom(s string) *Encoder { return e.raw(s) }
 // Number writes a number.
 func (e *Encoder) Number(n uint32) *Encoder {
 	if e.err == nil {
-		var buf [10]byte
-		_, e.err = e.w.Write(strconv.AppendUint(buf[:0], uint64(n), 10))
+		_, e.err = e.w.Write(strconv.AppendUint(e.w.AvailableBuffer(), uint64(n), 10))
 	}
 	return e
 }
@@ -85,8 +84,7 @@ func (e *Encoder) Number(n uint32) *Encoder {
 // Number64 writes a number64.
 func (e *Encoder) Number64(n uint64) *Encoder {
 	if e.err == nil {
-		var buf [20]byte
-		_, e.err = e.w.Write(strconv.AppendUint(buf[:0], n, 10))
+		_, e.err = e.w.Write(strconv.AppendUint(e.w.AvailableBuffer(), n, 10))
 	}
 	return e
 }

@@ -1,0 +1,92 @@
+package imapserver
+
+import (
+	"testing"
+)
+
+func uidValidityOf(e *testEnv, mailbox string) string {
+	e.t.Helper()
+	mb, err := e.st.Mailbox(bg, e.acct.ID, mailbox)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return itoa(uint64(mb.UIDValidity))
+}
+
+func TestCopy(t *testing.T) {
+	e := newTestEnv(t)
+	for range 4 {
+		e.deliver("INBOX", simpleMsg)
+	}
+	av := uidValidityOf(e, "Archive")
+	a := e.login()
+	a.ok("SELECT INBOX")
+	a.expect("COPY 2:3 Archive", "OK [COPYUID "+av+" 2:3 1:2]")
+	a.expect("UID COPY 4,1 Archive", "OK [COPYUID "+av+" 1,4 3,4]")
+	a.expect("UID COPY 99 Archive", "OK COPY completed")
+	a.expect("COPY 1 Nope", "NO [TRYCREATE]")
+	a.expect("UID COPY 99 Nope", "NO [TRYCREATE]")
+	a.expect("COPY 5 Archive", "BAD")
+	a.expect("COPY 1", "BAD")
+	// Into the selected mailbox itself: new messages, reported by sync.
+	iv := uidValidityOf(e, "INBOX")
+	a.expect("COPY 1 INBOX", "OK [COPYUID "+iv+" 1 5]", "* 5 EXISTS", "* 1 RECENT")
+	if got := e.uidsOf("Archive"); len(got) != 4 {
+		t.Fatalf("Archive %v", got)
+	}
+
+	// RFC 9208: copies count against the quota; nothing is copied.
+	if err := e.dir.SetQuota(bg, "alice@example.test", 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	a.expect("COPY 1:2 Archive", "NO [OVERQUOTA]")
+	a.expect("COPY 1 Archive", "OK [COPYUID "+av+" 1 5]")
+	if got := e.uidsOf("Archive"); len(got) != 5 {
+		t.Fatalf("Archive %v", got)
+	}
+}
+
+// MOVE: untagged COPYUID, then expunges; the other session on the source
+// sees EXPUNGE, a third on the destination sees EXISTS.
+func TestMove(t *testing.T) {
+	e := newTestEnv(t)
+	for range 4 {
+		e.deliver("INBOX", simpleMsg)
+	}
+	av := uidValidityOf(e, "Archive")
+	a := e.login()
+	b := e.login()
+	c := e.login()
+	a.ok("SELECT INBOX")
+	b.ok("SELECT INBOX")
+	c.ok("SELECT Archive")
+
+	a.expect("MOVE 2:3 Archive", "OK",
+		"* OK [COPYUID "+av+" 2:3 1:2] moved",
+		"* 3 EXPUNGE",
+		"* 2 EXPUNGE")
+	b.expect("NOOP", "OK", "* 3 EXPUNGE", "* 2 EXPUNGE")
+	c.expect("NOOP", "OK", "* 2 EXISTS", "* 2 RECENT")
+
+	a.ok("ENABLE QRESYNC")
+	a.expect("UID MOVE 4 Archive", "OK",
+		"* OK [COPYUID "+av+" 4 3] moved",
+		"* VANISHED 4")
+	a.expect("UID MOVE 4 Archive", "OK MOVE completed")
+	a.expect("MOVE 1 INBOX", "NO [CANNOT]")
+	a.expect("MOVE 1 Nope", "NO [TRYCREATE]")
+	b.expect("NOOP", "OK", "* 2 EXPUNGE")
+	c.expect("NOOP", "OK", "* 3 EXISTS", "* 3 RECENT")
+
+	// Quota does not stop a move: usage does not change.
+	if err := e.dir.SetQuota(bg, "alice@example.test", 0, 4); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("MOVE 1:* INBOX", "OK",
+		"* OK [COPYUID "+uidValidityOf(e, "INBOX")+" 1:3 5:7] moved",
+		"* 3 EXPUNGE", "* 2 EXPUNGE", "* 1 EXPUNGE")
+	if got := e.uidsOf("INBOX"); len(got) != 4 {
+		t.Fatalf("INBOX %v", got)
+	}
+	b.expect("NOOP", "OK", "* 4 EXISTS", "* 3 RECENT")
+}

@@ -1,0 +1,182 @@
+package imapserver
+
+import (
+	"testing"
+)
+
+// modseqs returns the MODSEQ of each message of a mailbox by UID.
+func (e *testEnv) modseqs(mailbox string) map[uint32]uint64 {
+	e.t.Helper()
+	mb, err := e.st.Mailbox(bg, e.acct.ID, mailbox)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	list, err := e.st.ChangedSince(bg, e.acct.ID, mb.ID, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[uint32]uint64{}
+	for _, m := range list {
+		out[m.UID] = m.ModSeq
+	}
+	return out
+}
+
+// uidsOf lists the UIDs of a mailbox in the store.
+func (e *testEnv) uidsOf(mailbox string) []uint32 {
+	e.t.Helper()
+	mb, err := e.st.Mailbox(bg, e.acct.ID, mailbox)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	list, err := e.st.ChangedSince(bg, e.acct.ID, mb.ID, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []uint32
+	for _, m := range list {
+		out = append(out, m.UID)
+	}
+	return out
+}
+
+func TestStoreFlags(t *testing.T) {
+	e := newTestEnv(t)
+	for range 3 {
+		e.deliver("INBOX", simpleMsg)
+	}
+	a := e.login()
+	b := e.login()
+	a.ok("SELECT INBOX")
+	b.ok("SELECT INBOX")
+
+	a.expect(`STORE 1 +FLAGS (\Seen)`, "OK", `* 1 FETCH (FLAGS (\Seen))`)
+	a.expect(`STORE 1:2 FLAGS.SILENT ($Work)`, "OK")
+	a.expect(`UID STORE 3 +FLAGS (\Answered \Seen)`, "OK", `* 3 FETCH (FLAGS (\Answered \Seen) UID 3)`)
+	a.expect(`UID STORE 3 -FLAGS \Seen`, "OK", `* 3 FETCH (FLAGS (\Answered) UID 3)`)
+	// Flags as a bare list; the unchanged message still gets its FETCH.
+	a.expect(`STORE 1,2 +flags \Flagged $X`, "OK",
+		`* 1 FETCH (FLAGS ($Work $X \Flagged))`,
+		`* 2 FETCH (FLAGS ($Work $X \Flagged))`)
+	a.expect(`STORE 2 +FLAGS ($X)`, "OK", `* 2 FETCH (FLAGS ($Work $X \Flagged))`)
+	a.expect(`STORE 1 FLAGS ()`, "OK", `* 1 FETCH (FLAGS ())`)
+
+	// The other session learns it at its next command.
+	// Message 1 is back to no flags: nothing to report.
+	b.expect("NOOP", "OK",
+		`* 2 FETCH (UID 2 FLAGS ($Work $X \Flagged))`,
+		`* 3 FETCH (UID 3 FLAGS (\Answered))`)
+	b.expect("NOOP", "OK")
+
+	// A change by another session is reported even with .SILENT, since
+	// the client cannot work it out.
+	b.ok(`STORE 3 +FLAGS.SILENT ($Other)`)
+	a.expect(`STORE 3 +FLAGS.SILENT (\Draft)`, "OK", `* 3 FETCH (FLAGS ($Other \Answered \Draft))`)
+	a.expect("NOOP", "OK")
+	b.expect("NOOP", "OK", `* 3 FETCH (UID 3 FLAGS ($Other \Answered \Draft))`)
+
+	a.expect(`STORE 1 +FLAGS (\Recent)`, "BAD")
+	a.expect(`STORE 4 +FLAGS (\Seen)`, "BAD")
+	a.expect(`STORE 1 BOGUS (\Seen)`, "BAD")
+	a.expect(`STORE 1 +FLAGS (\Seen`, "BAD")
+	a.expect(`STORE 1 (FOO 1) +FLAGS (\Seen)`, "BAD")
+	a.expect(`UID STORE 99 +FLAGS (\Seen)`, "OK")
+	a.expect(`STORE 1 +FLAGS ()`, "OK", `* 1 FETCH (FLAGS ())`)
+
+	c := e.login()
+	c.ok("EXAMINE INBOX")
+	c.expect(`STORE 1 +FLAGS (\Seen)`, "NO")
+	c.expect(`UID STORE 1 +FLAGS (\Seen)`, "NO")
+	c.expect(`EXPUNGE`, "NO")
+	c.expect(`UID EXPUNGE 1`, "NO")
+	c.expect(`MOVE 1 Archive`, "NO")
+	c.expect(`COPY 1 Archive`, "OK [COPYUID ")
+}
+
+func TestStoreUnchangedSince(t *testing.T) {
+	e := newTestEnv(t)
+	for range 3 {
+		e.deliver("INBOX", simpleMsg)
+	}
+	ms := e.modseqs("INBOX")
+	a := e.login()
+	b := e.login()
+	a.ok("SELECT INBOX")
+	b.ok("SELECT INBOX")
+	b.ok(`STORE 2 +FLAGS.SILENT ($B)`)
+	m2 := e.modseqs("INBOX")[2]
+
+	// Message 2 changed after MODSEQ ms[3]: it fails, the others change
+	// and, CONDSTORE being on now, get a FETCH with MODSEQ even with .SILENT
+	// (RFC 7162 §3.1.3).
+	a.expect("STORE 1:3 (UNCHANGEDSINCE "+itoa(ms[3])+`) +FLAGS.SILENT (\Deleted)`, "OK [MODIFIED 2]",
+		"* 1 FETCH (MODSEQ ("+itoa(m2+1)+"))",
+		"* 3 FETCH (MODSEQ ("+itoa(m2+1)+"))")
+	a.expect("NOOP", "OK", "* 2 FETCH (UID 2 FLAGS ($B) MODSEQ ("+itoa(m2)+"))")
+
+	// UID STORE: MODIFIED lists UIDs; non-silent FETCH carries UID and MODSEQ.
+	a.expect("UID STORE 1:3 (UNCHANGEDSINCE "+itoa(m2)+`) +FLAGS (\Seen)`, "OK [MODIFIED 1,3]",
+		"* 2 FETCH (FLAGS ($B \\Seen) UID 2 MODSEQ ("+itoa(m2+2)+"))")
+	// UNCHANGEDSINCE 0 always fails.
+	a.expect(`UID STORE 1:3 (UNCHANGEDSINCE 0) +FLAGS (\Seen)`, "OK [MODIFIED 1:3]")
+	a.expect(`STORE 2:3 (UNCHANGEDSINCE 0) +FLAGS (\Seen)`, "OK [MODIFIED 2:3]")
+	a.expect(`STORE 2 (UNCHANGEDSINCE 1 UNCHANGEDSINCE 2) +FLAGS (\Seen)`, "BAD")
+	// Without a change, nothing moves and .SILENT says nothing.
+	a.expect(`STORE 2 +FLAGS.SILENT (\Seen)`, "OK")
+
+	b.expect("NOOP", "OK",
+		`* 1 FETCH (UID 1 FLAGS (\Deleted))`,
+		`* 2 FETCH (UID 2 FLAGS ($B \Seen))`,
+		`* 3 FETCH (UID 3 FLAGS (\Deleted))`)
+}
+
+func TestExpunge(t *testing.T) {
+	e := newTestEnv(t)
+	for range 5 {
+		e.deliver("INBOX", simpleMsg)
+	}
+	a := e.login()
+	b := e.login()
+	a.ok("SELECT INBOX")
+	b.ok("SELECT INBOX")
+
+	a.ok(`STORE 2,4 +FLAGS.SILENT (\Deleted)`)
+	a.expect("EXPUNGE", "OK", "* 4 EXPUNGE", "* 2 EXPUNGE")
+	a.expect("EXPUNGE", "OK")
+	b.expect("NOOP", "OK", "* 4 EXPUNGE", "* 2 EXPUNGE")
+	// Now UIDs 1, 3, 5 at 1, 2, 3.
+
+	// UID EXPUNGE removes only \Deleted messages of the set, as the store
+	// has them now: b cleared \Deleted on UID 5 behind a's back.
+	a.ok(`STORE 1:3 +FLAGS.SILENT (\Deleted)`)
+	b.ok(`UID STORE 5 -FLAGS.SILENT (\Deleted)`)
+	a.expect("UID EXPUNGE 3:5", "OK", "* 2 EXPUNGE", `* 2 FETCH (UID 5 FLAGS ())`)
+	// b learnt of a's \Deleted at its own UID STORE.
+	b.expect("NOOP", "OK", "* 2 EXPUNGE")
+	a.expect("UID EXPUNGE 99", "OK")
+	a.expect("UID EXPUNGE x", "BAD")
+	a.expect("EXPUNGE 1", "BAD")
+
+	// QRESYNC: VANISHED and HIGHESTMODSEQ.
+	a.ok("ENABLE QRESYNC")
+	a.expect("EXPUNGE", "OK [HIGHESTMODSEQ "+itoa(highestModSeqOf(e, "INBOX")+1)+"]", "* VANISHED 1")
+	b.expect("NOOP", "OK", "* 1 EXPUNGE")
+	if got := e.uidsOf("INBOX"); len(got) != 1 || got[0] != 5 {
+		t.Fatalf("left %v", got)
+	}
+	// CLOSE expunges silently.
+	a.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	a.expect("CLOSE", "OK")
+	if got := e.uidsOf("INBOX"); len(got) != 0 {
+		t.Fatalf("left %v", got)
+	}
+	b.expect("NOOP", "OK", "* 1 EXPUNGE")
+}
+
+func highestModSeqOf(e *testEnv, mailbox string) uint64 {
+	mb, err := e.st.Mailbox(bg, e.acct.ID, mailbox)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return mb.HighestModSeq
+}
