@@ -53,8 +53,7 @@ type session struct {
 	// searchRes is the saved search result (RFC 5182), as UIDs.
 	searchRes []uint32
 
-	bad        int  // syntax errors in a row
-	compressed bool // COMPRESS=DEFLATE is on (RFC 4978)
+	bad int // syntax errors in a row
 
 	closeOnce    sync.Once
 	mu           sync.Mutex // guards shuttingDown

@@ -22,7 +22,6 @@ var fuzzSeeds = []string{
 	"c CREATE \"A/B\" (USE (\\Archive))\r\nr RENAME A Z\r\nd DELETE Z/B\r\nq GETQUOTAROOT INBOX\r\n",
 	"k ENABLE QRESYNC\r\nk SELECT INBOX (QRESYNC (1 1 1:* (1 1)))\r\n",
 	"n NOOP {3+}\r\nabc\r\n((((((((((((((((((((((((((((((((((\r\n* BAD\r\n",
-	"c COMPRESS DEFLATE\r\n",
 }
 
 // panicWatch is a slog handler that counts error records (a recovered

@@ -47,8 +47,7 @@ type searchEval struct {
 type msgCtx struct {
 	seq uint32 // sequence number
 	m   *msg
-	row *store.Message // nil: not loaded, or gone from the store
-	st  *message.Structure
+	st  *message.Structure // nil: not loaded, or gone from the store
 
 	body    store.Body
 	bodyErr error
@@ -111,7 +110,6 @@ func (e *searchEval) run(prog *searchKey) ([]int, error) {
 				r++
 			}
 			if r < len(rows) && rows[r].UID == msgs[i].uid {
-				mc.row = &rows[r]
 				if st, err := message.Decode(rows[r].Structure); err == nil {
 					mc.st = st
 				} else {
