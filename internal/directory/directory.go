@@ -2,10 +2,14 @@ package directory
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"mailroom/internal/store"
 )
@@ -44,13 +48,40 @@ type Directory struct {
 	dummy     string
 
 	verify func(hash, pw string) bool // VerifyPassword; tests replace it
+
+	// hashing bounds concurrent password hash verifications: each argon2id
+	// verification holds its memory cost (64 MiB by default), so a burst of
+	// logins must queue rather than take gigabytes.
+	hashing chan struct{}
+	// logins remembers recent successful logins (see Authenticate).
+	loginsMu  sync.Mutex
+	logins    map[[32]byte]loginEntry
+	loginSalt [32]byte
 }
+
+// loginEntry is a remembered successful login: valid while the account
+// still has the same password hash, and until expires.
+type loginEntry struct {
+	hash    string
+	expires time.Time
+}
+
+// Login cache bounds.
+const (
+	loginCacheTTL  = time.Hour
+	loginCacheSize = 100000
+)
 
 // New returns a Directory over st.
 func New(st store.Store, opts Options) *Directory {
-	d := &Directory{st: st, delims: opts.RecipientDelimiter, params: DefaultHashParams, verify: VerifyPassword}
+	d := &Directory{st: st, delims: opts.RecipientDelimiter, params: DefaultHashParams, verify: VerifyPassword,
+		hashing: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
+		logins:  map[[32]byte]loginEntry{}}
 	if opts.HashParams != nil {
 		d.params = *opts.HashParams
+	}
+	if _, err := rand.Read(d.loginSalt[:]); err != nil {
+		panic("directory: no randomness: " + err.Error())
 	}
 	return d
 }
@@ -529,27 +560,70 @@ func (d *Directory) dummyHash() string {
 // both give ErrAuthFailed, after the same work (one hash verification). A
 // store failure gives a different, wrapped error, so the caller can answer
 // "try again later" rather than "wrong password".
+//
+// Mail clients log in again and again with the same password, so a
+// successful login is remembered for an hour as a salted SHA-256 of the
+// user name and password (the salt is random per process; the password is
+// never kept). A remembered login only counts while the account's password
+// hash is unchanged, so a password change ends it at once. Failed logins
+// always pay for a full verification.
 func (d *Directory) Authenticate(ctx context.Context, username, password string) (*store.Account, error) {
 	if _, err := preparePassword(password); err != nil {
 		return nil, ErrAuthFailed
 	}
 	a, err := ParseAddress(username)
 	if err != nil {
-		d.verify(d.dummyHash(), password)
+		d.verifyBounded(ctx, d.dummyHash(), password)
 		return nil, ErrAuthFailed
 	}
 	acct, err := d.st.Account(ctx, a.String())
 	if errors.Is(err, store.ErrNotFound) {
-		d.verify(d.dummyHash(), password)
+		d.verifyBounded(ctx, d.dummyHash(), password)
 		return nil, ErrAuthFailed
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate %s: %w", a, err)
 	}
-	if !d.verify(acct.PasswordHash, password) {
+	key := d.loginKey(acct.Address, password)
+	now := time.Now()
+	d.loginsMu.Lock()
+	e, ok := d.logins[key]
+	d.loginsMu.Unlock()
+	if ok && e.hash == acct.PasswordHash && now.Before(e.expires) {
+		return acct, nil
+	}
+	if !d.verifyBounded(ctx, acct.PasswordHash, password) {
 		return nil, ErrAuthFailed
 	}
+	d.loginsMu.Lock()
+	if len(d.logins) >= loginCacheSize {
+		clear(d.logins)
+	}
+	d.logins[key] = loginEntry{hash: acct.PasswordHash, expires: now.Add(loginCacheTTL)}
+	d.loginsMu.Unlock()
 	return acct, nil
+}
+
+func (d *Directory) loginKey(address, password string) [32]byte {
+	h := sha256.New()
+	h.Write(d.loginSalt[:])
+	h.Write([]byte(strings.ToLower(address)))
+	h.Write([]byte{0})
+	h.Write([]byte(password))
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// verifyBounded runs one verification when a hashing slot is free.
+func (d *Directory) verifyBounded(ctx context.Context, hash, password string) bool {
+	select {
+	case d.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	defer func() { <-d.hashing }()
+	return d.verify(hash, password)
 }
 
 // ---- Recipient resolution ----

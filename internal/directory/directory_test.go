@@ -446,3 +446,36 @@ func TestConcurrentAuthenticate(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestAuthenticateRemembersLogins(t *testing.T) {
+	ctx := context.Background()
+	d, _ := newTestDir(t, "+")
+	var calls atomic.Int32
+	d.verify = func(hash, pw string) bool {
+		calls.Add(1)
+		return VerifyPassword(hash, pw)
+	}
+	must(t, d.AddDomain(ctx, "example.org"))
+	_, err := d.AddAccount(ctx, "alice@example.org", "s3cret", 0, 0)
+	must(t, err)
+	for i := range 3 {
+		if _, err := d.Authenticate(ctx, "alice@example.org", "s3cret"); err != nil {
+			t.Fatal(err)
+		}
+		if n := calls.Load(); n != 1 {
+			t.Fatalf("login %d: %d verifications, want 1 (then remembered)", i+1, n)
+		}
+	}
+	// A wrong password always costs a verification and fails.
+	if _, err := d.Authenticate(ctx, "alice@example.org", "nope"); err != ErrAuthFailed || calls.Load() != 2 {
+		t.Fatalf("wrong password: %v, %d verifications", err, calls.Load())
+	}
+	// A password change forgets the remembered login at once.
+	must(t, d.SetPassword(ctx, "alice@example.org", "n3w"))
+	if _, err := d.Authenticate(ctx, "alice@example.org", "s3cret"); err != ErrAuthFailed {
+		t.Fatalf("old password after change: %v", err)
+	}
+	if _, err := d.Authenticate(ctx, "alice@example.org", "n3w"); err != nil {
+		t.Fatal(err)
+	}
+}
