@@ -97,3 +97,34 @@ func TestIMAPSeesDeliveries(t *testing.T) {
 		t.Fatalf("curl: %v\n%s", err, out)
 	}
 }
+
+// TestPOP3BesideIMAP: the same mailbox over POP3 (curl) and IMAP.
+func TestPOP3BesideIMAP(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl is not installed")
+	}
+	in := newInstance(t, "", "")
+	in.start()
+	for _, subj := range []string{"first", "second"} {
+		c := dial(t, in.lmtp)
+		c.cmd("LHLO client.example.org", "250")
+		c.cmd("MAIL FROM:<sender@example.org>", "250")
+		c.cmd("RCPT TO:<bob@example.test>", "250")
+		c.cmd("DATA", "354")
+		c.send(strings.TrimSuffix(dotStuff(message(subj, "body of "+subj)), "\r\n"))
+		c.expect("250")
+	}
+	out, err := exec.Command(curl, "-sS", "--url", "pop3://"+in.pop3+"/2", "--user", "bob@example.test:secret-bob").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "body of second") {
+		t.Fatalf("curl pop3: %v\n%s", err, out)
+	}
+	out, err = exec.Command(curl, "-sS", "--url", "pop3://"+in.pop3+"/", "--user", "bob@example.test:secret-bob").CombinedOutput()
+	if err != nil || len(strings.Fields(string(out))) != 4 {
+		t.Fatalf("curl pop3 LIST: %v\n%s", err, out)
+	}
+	ic := dialIMAP(t, in.imap, "bob@example.test", "secret-bob")
+	if u := ic.do("STATUS INBOX (MESSAGES)"); u[0] != "* STATUS INBOX (MESSAGES 2)" {
+		t.Fatalf("%q", u)
+	}
+}

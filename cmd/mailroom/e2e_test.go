@@ -53,6 +53,7 @@ type instance struct {
 	lmtp   string
 	imap   string
 	sieve  string
+	pop3   string
 	srv    *exec.Cmd
 	logs   *syncBuffer
 }
@@ -89,7 +90,7 @@ func freePort(t *testing.T) string {
 // and creates domain example.test with alice, bob and carol.
 func newInstance(t *testing.T, delivery, quota string) *instance {
 	t.Helper()
-	in := &instance{t: t, dir: t.TempDir(), smtp: freePort(t), lmtp: freePort(t), imap: freePort(t), sieve: freePort(t)}
+	in := &instance{t: t, dir: t.TempDir(), smtp: freePort(t), lmtp: freePort(t), imap: freePort(t), sieve: freePort(t), pop3: freePort(t)}
 	in.config = filepath.Join(in.dir, "mailroom.toml")
 	cfg := fmt.Sprintf(`hostname = "mx.example.test"
 data_dir = "data"
@@ -98,12 +99,13 @@ smtp = %q
 lmtp = %q
 imap = %q
 managesieve = %q
+pop3 = %q
 [delivery]
 max_message_size = "1M"
 %s
 [quota]
 %s
-`, in.smtp, in.lmtp, in.imap, in.sieve, delivery, quota)
+`, in.smtp, in.lmtp, in.imap, in.sieve, in.pop3, delivery, quota)
 	if err := os.WriteFile(in.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +160,7 @@ func (in *instance) start() {
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
-	for _, addr := range []string{in.smtp, in.lmtp, in.imap, in.sieve} {
+	for _, addr := range []string{in.smtp, in.lmtp, in.imap, in.sieve, in.pop3} {
 		for {
 			c, err := net.Dial("tcp", addr)
 			if err == nil {

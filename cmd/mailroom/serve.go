@@ -21,6 +21,7 @@ import (
 	"mailroom/internal/delivery"
 	"mailroom/internal/imapserver"
 	"mailroom/internal/managesieve"
+	"mailroom/internal/pop3server"
 	"mailroom/internal/smtpserver"
 	"mailroom/internal/store"
 	"mailroom/internal/store/sqlite"
@@ -88,6 +89,20 @@ func serve(e *env, s *services) error {
 				Hostname:       s.cfg.Hostname,
 				Logger:         s.log.With("proto", "imap"),
 				MaxMessageSize: int64(s.cfg.Delivery.MaxMessageSize),
+				AllowPlaintext: loopbackOnly,
+			})
+		case "pop3":
+			p := s.cfg.POP3
+			srv = pop3server.New(s.store, s.dir, pop3server.Options{
+				Hostname:       s.cfg.Hostname,
+				Logger:         s.log.With("proto", "pop3"),
+				Delete:         p.Delete,
+				View:           p.View,
+				ViewExclude:    p.ViewExclude,
+				MarkSeen:       p.MarkSeen,
+				Lock:           p.Lock,
+				Expire:         p.Expire,
+				LoginDelay:     p.LoginDelay,
 				AllowPlaintext: loopbackOnly,
 			})
 		case "managesieve":
@@ -193,6 +208,8 @@ func cmdQuickstart(e *env, args []string) error {
 		cfg.Listen.SMTP = "127.0.0.1:2525"
 		cfg.Listen.LMTP = "127.0.0.1:2424"
 		cfg.Listen.IMAP = "127.0.0.1:1143"
+		cfg.Listen.POP3 = "127.0.0.1:1110"
+		cfg.Listen.ManageSieve = "127.0.0.1:4190"
 		if err := os.MkdirAll(filepath.Dir(e.configPath), 0o755); err != nil {
 			return err
 		}
@@ -231,6 +248,9 @@ func cmdQuickstart(e *env, args []string) error {
 	}
 	if a := s.cfg.Listen.IMAP; a != "" {
 		fmt.Fprintf(e.stdout, "  curl --url 'imap://%s/INBOX' --user '%s:PASSWORD'   # IMAP\n", a, quickstartUser)
+	}
+	if a := s.cfg.Listen.POP3; a != "" {
+		fmt.Fprintf(e.stdout, "  curl --url 'pop3://%s/1' --user '%s:PASSWORD'       # POP3\n", a, quickstartUser)
 	}
 	fmt.Fprintf(e.stdout, "  echo 'Subject: hi' | go run ./cmd/mailroom deliver --from you@example.org %s\n", quickstartUser)
 	fmt.Fprintf(e.stdout, "  go run ./cmd/mailroom quota show %s\n", quickstartUser)

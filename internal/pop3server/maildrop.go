@@ -80,7 +80,7 @@ func (s *Server) loadMaildrop(ctx context.Context, acc *store.Account) (*maildro
 		seen = make(map[int64]bool)
 	}
 	for _, mb := range mailboxes {
-		msgs, err := s.st.Messages(ctx, acc.ID, mb.ID, 1)
+		msgs, err := s.st.ChangedSince(ctx, acc.ID, mb.ID, 0)
 		if err != nil {
 			return nil, fmt.Errorf("messages of %s: %w", mb.Name, err)
 		}
