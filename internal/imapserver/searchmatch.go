@@ -94,24 +94,37 @@ func (e *searchEval) run(prog *searchKey) ([]int, error) {
 		if err := s.ctx.Err(); err != nil {
 			return err
 		}
+		// A program that needs no more than the envelope runs from the
+		// shared envelope cache where it can.
+		envOnly := prog.cost <= costStructure
 		uids = uids[:0]
 		for _, i := range pending {
+			if envOnly && s.srv.envelopes.get(msgs[i].blobID) != nil {
+				continue
+			}
 			uids = append(uids, msgs[i].uid)
 		}
-		rows, err := s.srv.st.MessagesByUID(s.ctx, s.acct.ID, s.sel.id, uids)
-		if err != nil {
-			return err
+		var rows []store.Message
+		if len(uids) > 0 {
+			var err error
+			if rows, err = s.srv.st.MessagesByUID(s.ctx, s.acct.ID, s.sel.id, uids); err != nil {
+				return err
+			}
 		}
 		r := 0
 		for _, i := range pending {
 			mc := msgCtx{seq: uint32(i + 1), m: &msgs[i]}
+			if envOnly {
+				mc.st = s.srv.envelopes.get(msgs[i].blobID)
+			}
 			// Both are in UID order; rows lacks messages expunged since.
 			for r < len(rows) && rows[r].UID < msgs[i].uid {
 				r++
 			}
-			if r < len(rows) && rows[r].UID == msgs[i].uid {
+			if mc.st == nil && r < len(rows) && rows[r].UID == msgs[i].uid {
 				if st, err := message.Decode(rows[r].Structure); err == nil {
 					mc.st = st
+					s.srv.envelopes.put(rows[r].BlobID, st)
 				} else {
 					s.log.Warn("imap search: bad structure", "uid", msgs[i].uid, "err", err)
 				}

@@ -100,7 +100,8 @@ type Server struct {
 	closing   bool
 	wg        sync.WaitGroup
 
-	indexes indexCache
+	indexes   indexCache
+	envelopes envelopeCache
 
 	recentMu sync.Mutex
 	recent   map[int64]uint32 // mailbox id → highest UID already given \Recent
