@@ -404,11 +404,16 @@ func (f *fetchFailures) err() error {
 // fetchMessages writes the FETCH responses for the messages at idxs
 // (ascending indexes into s.sel.msgs), a batch at a time.
 func (s *session) fetchMessages(cmd *command, req *fetchRequest, idxs []int) error {
-	needRows, setsSeen := false, false
+	needRows, setsSeen, envOnly := false, false, true
 	for i := range req.atts {
 		needRows = needRows || req.atts[i].needsStructure()
 		setsSeen = setsSeen || req.atts[i].setsSeen()
+		if req.atts[i].needsStructure() && req.atts[i].kind != fetchEnvelope {
+			envOnly = false
+		}
 	}
+	// ENVELOPE alone comes from the shared envelope cache where it can.
+	envOnly = envOnly && needRows
 	setsSeen = setsSeen && !s.sel.readOnly
 	var fail fetchFailures
 	seen := make([]bool, 0, fetchBatch)
@@ -431,11 +436,16 @@ func (s *session) fetchMessages(cmd *command, req *fetchRequest, idxs []int) err
 		if needRows {
 			uids = uids[:0]
 			for _, i := range batch {
+				if envOnly && s.srv.envelopes.get(s.sel.msgs[i].blobID) != nil {
+					continue
+				}
 				uids = append(uids, s.sel.msgs[i].uid)
 			}
-			var err error
-			if rows, err = s.srv.st.MessagesByUID(s.ctx, s.acct.ID, s.sel.id, uids); err != nil {
-				return err
+			if len(uids) > 0 {
+				var err error
+				if rows, err = s.srv.st.MessagesByUID(s.ctx, s.acct.ID, s.sel.id, uids); err != nil {
+					return err
+				}
 			}
 		}
 		// The bufio writer flushes as it fills; each batch gets a fresh
@@ -444,7 +454,11 @@ func (s *session) fetchMessages(cmd *command, req *fetchRequest, idxs []int) err
 		r := 0
 		for k, i := range batch {
 			var row *store.Message
-			if needRows {
+			var cached *message.Structure
+			if envOnly {
+				cached = s.srv.envelopes.get(s.sel.msgs[i].blobID)
+			}
+			if needRows && cached == nil {
 				// Both are in UID order; rows lacks the UIDs expunged since.
 				for r < len(rows) && rows[r].UID < s.sel.msgs[i].uid {
 					r++
@@ -456,7 +470,7 @@ func (s *session) fetchMessages(cmd *command, req *fetchRequest, idxs []int) err
 					continue
 				}
 			}
-			if err := s.fetchOne(cmd, req, i, row, seen[k], vals, &fail); err != nil {
+			if err := s.fetchOne(cmd, req, i, row, cached, seen[k], vals, &fail); err != nil {
 				return err
 			}
 		}
@@ -546,18 +560,24 @@ var errUnknownCTE = errors.New("unknown content transfer encoding")
 // either answered in full or left out.
 //
 // vals is scratch space for the prepared values, one per item.
-func (s *session) fetchOne(cmd *command, req *fetchRequest, i int, row *store.Message, seenSet bool, vals []fetchValue, fail *fetchFailures) error {
+//
+// cached, when set, is the message's entry of the envelope cache, used
+// instead of row (ENVELOPE is then the only item that needs a structure).
+func (s *session) fetchOne(cmd *command, req *fetchRequest, i int, row *store.Message, cached *message.Structure, seenSet bool, vals []fetchValue, fail *fetchFailures) error {
 	m := &s.sel.msgs[i]
-	var st *message.Structure
+	st := cached
 	clear(vals)
-	if row != nil {
-		var err error
-		if st, err = message.Decode(row.Structure); err != nil {
-			s.log.Error("imap fetch: bad structure", "uid", m.uid, "err", err)
-			fail.unavailable = true
-			return nil
+	if row != nil || st != nil {
+		if st == nil {
+			var err error
+			if st, err = message.Decode(row.Structure); err != nil {
+				s.log.Error("imap fetch: bad structure", "uid", m.uid, "err", err)
+				fail.unavailable = true
+				return nil
+			}
+			s.srv.envelopes.put(row.BlobID, st)
 		}
-		src := &fetchSource{s: s, blobID: row.BlobID, st: st}
+		src := &fetchSource{s: s, blobID: m.blobID, st: st}
 		defer src.close()
 		for j := range req.atts {
 			err := s.prepareValue(src, &req.atts[j], &vals[j])
