@@ -36,6 +36,7 @@ type selected struct {
 	// changing it.
 	shared   bool
 	keywords []string // of the index at SELECT time
+	nrecent  int      // messages with recent set
 }
 
 func msgFrom(m *store.Message) msg {
@@ -123,21 +124,14 @@ func (s *session) open(mb *store.Mailbox, readOnly bool) (*selected, error) {
 			sel.own()
 			for i := len(sel.msgs) - 1; i >= 0 && sel.msgs[i].uid >= first; i-- {
 				sel.msgs[i].recent = true
+				sel.nrecent++
 			}
 		}
 	}
 	return sel, nil
 }
 
-func (sel *selected) recentCount() int {
-	n := 0
-	for i := range sel.msgs {
-		if sel.msgs[i].recent {
-			n++
-		}
-	}
-	return n
-}
+func (sel *selected) recentCount() int { return sel.nrecent }
 
 // sync brings the session's view up to date with the store and writes the
 // untagged responses for it: EXPUNGE or VANISHED (only when allowExpunge),
@@ -222,6 +216,9 @@ func (s *session) applyExpunges(uids []uint32) {
 	for i := range sel.msgs {
 		if k < len(seqs) && seqs[k] == i {
 			k++
+			if sel.msgs[i].recent {
+				sel.nrecent--
+			}
 			continue
 		}
 		keep = append(keep, sel.msgs[i])
@@ -285,6 +282,7 @@ func (s *session) applyChanges(changed []store.Message) {
 		for i := range added {
 			if first > 0 && added[i].uid >= first {
 				added[i].recent = true
+				sel.nrecent++
 			}
 		}
 		sel.msgs = append(sel.msgs, added...)
