@@ -40,7 +40,7 @@ func (s *Store) DeleteDomain(ctx context.Context, name string) error {
 }
 
 func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT name, catchall FROM domains ORDER BY name")
+	rows, err := s.query(ctx, "SELECT name, catchall FROM domains ORDER BY name")
 	if err != nil {
 		return nil, err
 	}
@@ -119,19 +119,19 @@ func (s *Store) CreateAccount(ctx context.Context, na store.NewAccount) (*store.
 }
 
 func (s *Store) Account(ctx context.Context, address string) (*store.Account, error) {
-	a, err := scanAccount(s.rdb.QueryRowContext(ctx,
+	a, err := scanAccount(s.queryRow(ctx,
 		"SELECT "+accountCols+" FROM accounts WHERE address_fold = ?", fold(address)))
 	return a, notFound(err, "account "+address)
 }
 
 func (s *Store) AccountByID(ctx context.Context, id int64) (*store.Account, error) {
-	a, err := scanAccount(s.rdb.QueryRowContext(ctx,
+	a, err := scanAccount(s.queryRow(ctx,
 		"SELECT "+accountCols+" FROM accounts WHERE id = ?", id))
 	return a, notFound(err, fmt.Sprintf("account #%d", id))
 }
 
 func (s *Store) Accounts(ctx context.Context) ([]store.Account, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+accountCols+" FROM accounts ORDER BY address_fold")
+	rows, err := s.query(ctx, "SELECT "+accountCols+" FROM accounts ORDER BY address_fold")
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +246,7 @@ func (s *Store) DeleteAlias(ctx context.Context, address, target string) error {
 }
 
 func (s *Store) Aliases(ctx context.Context) ([]store.Alias, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT address_fold, address, target FROM aliases ORDER BY address_fold, target")
+	rows, err := s.query(ctx, "SELECT address_fold, address, target FROM aliases ORDER BY address_fold, target")
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func (s *Store) Aliases(ctx context.Context) ([]store.Alias, error) {
 }
 
 func (s *Store) AliasTargets(ctx context.Context, address string) ([]string, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT target FROM aliases WHERE address_fold = ? ORDER BY target", fold(address))
+	rows, err := s.query(ctx, "SELECT target FROM aliases WHERE address_fold = ? ORDER BY target", fold(address))
 	if err != nil {
 		return nil, err
 	}

@@ -105,17 +105,17 @@ func (s *Store) Mailbox(ctx context.Context, accountID int64, name string) (*sto
 	if err != nil {
 		return nil, err
 	}
-	mb, err := scanMailbox(s.rdb.QueryRowContext(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? AND name = ?", accountID, cname))
+	mb, err := scanMailbox(s.queryRow(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? AND name = ?", accountID, cname))
 	return mb, notFound(err, "mailbox "+cname)
 }
 
 func (s *Store) MailboxByID(ctx context.Context, accountID, id int64) (*store.Mailbox, error) {
-	mb, err := scanMailbox(s.rdb.QueryRowContext(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? AND id = ?", accountID, id))
+	mb, err := scanMailbox(s.queryRow(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? AND id = ?", accountID, id))
 	return mb, notFound(err, fmt.Sprintf("mailbox #%d", id))
 }
 
 func (s *Store) Mailboxes(ctx context.Context, accountID int64) ([]store.Mailbox, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? ORDER BY name", accountID)
+	rows, err := s.query(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? ORDER BY name", accountID)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +288,7 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 }
 
 func (s *Store) Changes(ctx context.Context, accountID int64, sinceSeq int64) ([]store.Change, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT seq, kind, mailbox_id, mailbox, modseq, uids FROM changes WHERE account_id = ? AND seq > ? ORDER BY seq",
+	rows, err := s.query(ctx, "SELECT seq, kind, mailbox_id, mailbox, modseq, uids FROM changes WHERE account_id = ? AND seq > ? ORDER BY seq",
 		accountID, sinceSeq)
 	if err != nil {
 		return nil, err
@@ -311,6 +311,6 @@ func (s *Store) Changes(ctx context.Context, accountID int64, sinceSeq int64) ([
 
 func (s *Store) LastChange(ctx context.Context, accountID int64) (int64, error) {
 	var seq int64
-	err := s.rdb.QueryRowContext(ctx, "SELECT change_seq FROM accounts WHERE id = ?", accountID).Scan(&seq)
+	err := s.queryRow(ctx, "SELECT change_seq FROM accounts WHERE id = ?", accountID).Scan(&seq)
 	return seq, notFound(err, fmt.Sprintf("account #%d", accountID))
 }

@@ -213,7 +213,7 @@ func scanMessage(row interface{ Scan(...any) error }) (store.Message, error) {
 }
 
 func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, fromUID uint32) ([]store.Message, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+messageCols+" FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid >= ? ORDER BY uid",
+	rows, err := s.query(ctx, "SELECT "+messageCols+" FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid >= ? ORDER BY uid",
 		accountID, mailboxID, fromUID)
 	if err != nil {
 		return nil, err
@@ -570,7 +570,7 @@ func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids []
 }
 
 func (s *Store) Vanished(ctx context.Context, accountID, mailboxID int64, since uint64) ([]uint32, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT uid FROM tombstones WHERE account_id = ? AND mailbox_id = ? AND modseq > ? ORDER BY uid",
+	rows, err := s.query(ctx, "SELECT uid FROM tombstones WHERE account_id = ? AND mailbox_id = ? AND modseq > ? ORDER BY uid",
 		accountID, mailboxID, since)
 	if err != nil {
 		return nil, err
@@ -595,7 +595,7 @@ func (s *Store) ChangedSince(ctx context.Context, accountID, mailboxID int64, mo
 	if modseq == 0 {
 		q = "SELECT " + indexCols + " FROM messages WHERE account_id = ? AND mailbox_id = ? AND ? = 0 ORDER BY uid"
 	}
-	rows, err := s.rdb.QueryContext(ctx, q, accountID, mailboxID, modseq)
+	rows, err := s.query(ctx, q, accountID, mailboxID, modseq)
 	if err != nil {
 		return nil, err
 	}
@@ -630,7 +630,7 @@ func (s *Store) MessagesByUID(ctx context.Context, accountID, mailboxID int64, u
 		for j+1 < len(sorted) && sorted[j+1]-sorted[j] <= 1 {
 			j++
 		}
-		rows, err := s.rdb.QueryContext(ctx, "SELECT "+messageCols+" FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid",
+		rows, err := s.query(ctx, "SELECT "+messageCols+" FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid",
 			accountID, mailboxID, sorted[i], sorted[j])
 		if err != nil {
 			return nil, err

@@ -26,7 +26,7 @@ func (s *Store) HidePOP3(ctx context.Context, accountID int64, emailIDs []int64)
 }
 
 func (s *Store) POP3Hidden(ctx context.Context, accountID int64) (map[int64]bool, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT h.email_id FROM pop3_hidden h WHERE h.account_id = ?
+	rows, err := s.query(ctx, `SELECT h.email_id FROM pop3_hidden h WHERE h.account_id = ?
 		AND EXISTS (SELECT 1 FROM messages m WHERE m.account_id = h.account_id AND m.email_id = h.email_id)`, accountID)
 	if err != nil {
 		return nil, err

@@ -13,7 +13,7 @@ import (
 )
 
 func (s *Store) SieveScripts(ctx context.Context, accountID int64) ([]store.SieveScript, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT name, length(content), active, updated FROM sieve_scripts
+	rows, err := s.query(ctx, `SELECT name, length(content), active, updated FROM sieve_scripts
 		WHERE account_id = ? ORDER BY name`, accountID)
 	if err != nil {
 		return nil, err
@@ -33,12 +33,12 @@ func (s *Store) SieveScripts(ctx context.Context, accountID int64) ([]store.Siev
 }
 
 func (s *Store) SieveScript(ctx context.Context, accountID int64, name string) (*store.SieveScript, error) {
-	return s.scanScript(s.rdb.QueryRowContext(ctx, `SELECT name, content, active, updated FROM sieve_scripts
+	return s.scanScript(s.queryRow(ctx, `SELECT name, content, active, updated FROM sieve_scripts
 		WHERE account_id = ? AND name = ?`, accountID, name), "script "+name)
 }
 
 func (s *Store) ActiveSieveScript(ctx context.Context, accountID int64) (*store.SieveScript, error) {
-	sc, err := s.scanScript(s.rdb.QueryRowContext(ctx, `SELECT name, content, active, updated FROM sieve_scripts
+	sc, err := s.scanScript(s.queryRow(ctx, `SELECT name, content, active, updated FROM sieve_scripts
 		WHERE account_id = ? AND active = 1`, accountID), "active script")
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -330,7 +330,7 @@ func (s *Store) OutboxRetry(ctx context.Context, id int64, next time.Time, lastE
 }
 
 func (s *Store) Outbox(ctx context.Context) ([]store.OutboxMessage, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+outboxCols+" FROM outbox ORDER BY id")
+	rows, err := s.query(ctx, "SELECT "+outboxCols+" FROM outbox ORDER BY id")
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,7 @@ type Store struct {
 	log    *slog.Logger
 	wdb    *sql.DB // one connection: the writer
 	rdb    *sql.DB // readers
+	stmts  stmtCache
 	blobs  *blob.FS
 	hub    store.Hub
 	ops    chan *writeOp
@@ -132,6 +133,7 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		close(s.quit)
 		s.wg.Wait()
+		s.stmts.close()
 		s.rdb.Close()
 		s.wdb.Close()
 	})
