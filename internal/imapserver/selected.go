@@ -110,14 +110,15 @@ func (s *session) resolve(set imapwire.SeqSet, uid bool) ([]int, error) {
 
 // open loads a mailbox for SELECT/EXAMINE.
 func (s *session) open(mb *store.Mailbox, readOnly bool) (*selected, error) {
-	idx, err := s.loadIndex(mb)
+	idx, err := s.srv.indexes.Get(s.ctx, s.srv.st, s.acct.ID, mb)
 	if err != nil {
 		return nil, err
 	}
+	kws, _ := idx.Extra.([]string)
 	sel := &selected{
-		id: mb.ID, name: mb.Name, uidValidity: mb.UIDValidity, uidNext: idx.uidNext,
-		highestModSeq: idx.highestModSeq, readOnly: readOnly,
-		msgs: idx.msgs, shared: true, keywords: idx.keywords,
+		id: mb.ID, name: mb.Name, uidValidity: mb.UIDValidity, uidNext: idx.UIDNext,
+		highestModSeq: idx.HighestModSeq, readOnly: readOnly,
+		msgs: idx.Items, shared: true, keywords: kws,
 	}
 	if !readOnly {
 		if first := s.srv.claimRecent(mb.ID, sel.maxUID()); first > 0 {

@@ -100,7 +100,7 @@ type Server struct {
 	closing   bool
 	wg        sync.WaitGroup
 
-	indexes   indexCache
+	indexes   *store.IndexCache[msg]
 	envelopes envelopeCache
 
 	recentMu sync.Mutex
@@ -135,6 +135,7 @@ func New(st store.Store, auth Authenticator, opts Options) *Server {
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
 		recent:    map[int64]uint32{},
+		indexes:   newIndexCache(),
 	}
 }
 

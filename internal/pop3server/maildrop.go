@@ -80,27 +80,39 @@ func (s *Server) loadMaildrop(ctx context.Context, acc *store.Account) (*maildro
 		seen = make(map[int64]bool)
 	}
 	for _, mb := range mailboxes {
-		msgs, err := s.st.ChangedSince(ctx, acc.ID, mb.ID, 0)
+		// The shared index (store.IndexCache) makes a login to a big,
+		// unchanged mailbox a copy instead of a read of every row.
+		idx, err := s.index.Get(ctx, s.st, acc.ID, &mb)
 		if err != nil {
 			return nil, fmt.Errorf("messages of %s: %w", mb.Name, err)
 		}
 		if d.msgs == nil {
-			d.msgs = make([]entry, 0, len(msgs))
+			d.msgs = make([]entry, 0, len(idx.Items))
 		}
-		for i := range msgs {
-			m := &msgs[i]
-			if hidden[m.EmailID] || seen[m.EmailID] {
+		for i := range idx.Items {
+			m := &idx.Items[i]
+			if hidden[m.emailID] || seen[m.emailID] {
 				continue
 			}
 			if seen != nil {
-				seen[m.EmailID] = true
+				seen[m.emailID] = true
 			}
-			d.msgs = append(d.msgs, entry{mailboxID: m.MailboxID, uid: m.UID, emailID: m.EmailID, size: m.Size, blobID: m.BlobID})
+			d.msgs = append(d.msgs, *m)
 			d.count++
-			d.size += m.Size
+			d.size += m.size
 		}
 	}
 	return d, nil
+}
+
+// newIndexCache is the process's index of maildrop mailboxes.
+func newIndexCache() *store.IndexCache[entry] {
+	return &store.IndexCache[entry]{
+		Convert: func(m *store.Message) entry {
+			return entry{mailboxID: m.MailboxID, uid: m.UID, emailID: m.EmailID, size: m.Size, blobID: m.BlobID}
+		},
+		UID: func(e *entry) uint32 { return e.uid },
+	}
 }
 
 func isInbox(name string) bool { return strings.EqualFold(name, "INBOX") }

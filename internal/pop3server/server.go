@@ -143,6 +143,7 @@ type Server struct {
 	log  *slog.Logger
 	// viewExclude is Options.ViewExclude as a set.
 	viewExclude map[string]bool
+	index       *store.IndexCache[entry]
 
 	baseCtx    context.Context // parent of every connection's context
 	cancelBase context.CancelFunc
@@ -209,6 +210,7 @@ func New(st store.Store, auth Authenticator, opts Options) *Server {
 		opts:        opts,
 		log:         opts.Logger.With("component", "pop3server"),
 		viewExclude: make(map[string]bool),
+		index:       newIndexCache(),
 		finished:    make(chan struct{}),
 		listeners:   make(map[net.Listener]struct{}),
 		conns:       make(map[*conn]struct{}),
