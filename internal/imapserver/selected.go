@@ -3,6 +3,7 @@ package imapserver
 import (
 	"errors"
 	"sort"
+	"strings"
 	"time"
 
 	"mailroom/internal/imapwire"
@@ -268,6 +269,7 @@ func (s *session) applyChanges(changed []store.Message) {
 		if m.ModSeq <= cur.modseq {
 			continue // this session already knows (its own STORE)
 		}
+		s.noteKeywords(m.Flags)
 		flagsChanged := !equalFlags(cur.flags, m.Flags)
 		cur.modseq = m.ModSeq
 		cur.flags = m.Flags
@@ -285,6 +287,9 @@ func (s *session) applyChanges(changed []store.Message) {
 				added[i].recent = true
 				sel.nrecent++
 			}
+		}
+		for i := range added {
+			s.noteKeywords(added[i].flags)
 		}
 		sel.msgs = append(sel.msgs, added...)
 		s.enc.Star().Number(uint32(len(sel.msgs))).Raw(" EXISTS").CRLF()
@@ -333,4 +338,29 @@ func equalFlags(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// noteKeywords announces keywords new to the selected mailbox with FLAGS
+// and PERMANENTFLAGS (RFC 9051 §7.3.5: FLAGS is sent again when the set of
+// flags changes).
+func (s *session) noteKeywords(flags []string) {
+	sel := s.sel
+	var added bool
+	for _, f := range flags {
+		if strings.HasPrefix(f, `\`) || containsFold(sel.keywords, f) {
+			continue
+		}
+		// keywords may be the shared index's slice: never append in place.
+		sel.keywords = append(sel.keywords[:len(sel.keywords):len(sel.keywords)], f)
+		added = true
+	}
+	if !added {
+		return
+	}
+	sort.Strings(sel.keywords)
+	flagList := strings.Join(s.flagsInUse(), " ")
+	s.enc.Star().Atom("FLAGS (").Raw(flagList).Raw(")").CRLF()
+	if !sel.readOnly {
+		s.enc.Star().Atom("OK [PERMANENTFLAGS (").Raw(flagList).Raw(` \*)] flags and keywords can be stored`).CRLF()
+	}
 }

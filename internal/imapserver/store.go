@@ -137,6 +137,9 @@ func cmdStore(s *session, cmd *command) error {
 		s.sel.own()
 	}
 	for _, u := range updates {
+		s.noteKeywords(u.Flags)
+	}
+	for _, u := range updates {
 		i := s.sel.indexOf(u.UID)
 		if i < 0 {
 			continue

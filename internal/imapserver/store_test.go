@@ -51,11 +51,17 @@ func TestStoreFlags(t *testing.T) {
 	b.ok("SELECT INBOX")
 
 	a.expect(`STORE 1 +FLAGS (\Seen)`, "OK", `* 1 FETCH (FLAGS (\Seen))`)
-	a.expect(`STORE 1:2 FLAGS.SILENT ($Work)`, "OK")
+	// A keyword new to the mailbox is announced with FLAGS and
+	// PERMANENTFLAGS (RFC 9051 §7.3.5).
+	a.expect(`STORE 1:2 FLAGS.SILENT ($Work)`, "OK",
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work \*)] flags and keywords can be stored`)
 	a.expect(`UID STORE 3 +FLAGS (\Answered \Seen)`, "OK", `* 3 FETCH (FLAGS (\Answered \Seen) UID 3)`)
 	a.expect(`UID STORE 3 -FLAGS \Seen`, "OK", `* 3 FETCH (FLAGS (\Answered) UID 3)`)
 	// Flags as a bare list; the unchanged message still gets its FETCH.
 	a.expect(`STORE 1,2 +flags \Flagged $X`, "OK",
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work $X)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work $X \*)] flags and keywords can be stored`,
 		`* 1 FETCH (FLAGS ($Work $X \Flagged))`,
 		`* 2 FETCH (FLAGS ($Work $X \Flagged))`)
 	a.expect(`STORE 2 +FLAGS ($X)`, "OK", `* 2 FETCH (FLAGS ($Work $X \Flagged))`)
@@ -64,6 +70,8 @@ func TestStoreFlags(t *testing.T) {
 	// The other session learns it at its next command.
 	// Message 1 is back to no flags: nothing to report.
 	b.expect("NOOP", "OK",
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work $X)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work $X \*)] flags and keywords can be stored`,
 		`* 2 FETCH (UID 2 FLAGS ($Work $X \Flagged))`,
 		`* 3 FETCH (UID 3 FLAGS (\Answered))`)
 	b.expect("NOOP", "OK")
@@ -71,7 +79,10 @@ func TestStoreFlags(t *testing.T) {
 	// A change by another session is reported even with .SILENT, since
 	// the client cannot work it out.
 	b.ok(`STORE 3 +FLAGS.SILENT ($Other)`)
-	a.expect(`STORE 3 +FLAGS.SILENT (\Draft)`, "OK", `* 3 FETCH (FLAGS ($Other \Answered \Draft))`)
+	a.expect(`STORE 3 +FLAGS.SILENT (\Draft)`, "OK",
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Other $Work $X)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Other $Work $X \*)] flags and keywords can be stored`,
+		`* 3 FETCH (FLAGS ($Other \Answered \Draft))`)
 	a.expect("NOOP", "OK")
 	b.expect("NOOP", "OK", `* 3 FETCH (UID 3 FLAGS ($Other \Answered \Draft))`)
 
@@ -112,7 +123,10 @@ func TestStoreUnchangedSince(t *testing.T) {
 	a.expect("STORE 1:3 (UNCHANGEDSINCE "+itoa(ms[3])+`) +FLAGS.SILENT (\Deleted)`, "OK [MODIFIED 2]",
 		"* 1 FETCH (MODSEQ ("+itoa(m2+1)+"))",
 		"* 3 FETCH (MODSEQ ("+itoa(m2+1)+"))")
-	a.expect("NOOP", "OK", "* 2 FETCH (UID 2 FLAGS ($B) MODSEQ ("+itoa(m2)+"))")
+	a.expect("NOOP", "OK",
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $B)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $B \*)] flags and keywords can be stored`,
+		"* 2 FETCH (UID 2 FLAGS ($B) MODSEQ ("+itoa(m2)+"))")
 
 	// UID STORE: MODIFIED lists UIDs; non-silent FETCH carries UID and MODSEQ.
 	a.expect("UID STORE 1:3 (UNCHANGEDSINCE "+itoa(m2)+`) +FLAGS (\Seen)`, "OK [MODIFIED 1,3]",
