@@ -4,7 +4,6 @@ import (
 	"strconv"
 
 	"mailroom/internal/imapwire"
-	"mailroom/internal/store"
 )
 
 func init() {
@@ -52,19 +51,18 @@ func cmdExpunge(s *session, cmd *command) error {
 			return err
 		}
 	} else {
-		uids, err := s.deletedAmong(set)
+		uids, err := s.uidsIn(set)
 		if err != nil {
 			return err
 		}
-		// An empty list must not reach the store: nil there means "every
-		// \Deleted message".
-		if len(uids) > 0 {
-			removed, err := s.srv.st.Expunge(s.ctx, s.acct.ID, s.sel.id, uids)
-			if err != nil {
-				return err
-			}
-			s.applyExpunges(removed)
+		// The store checks \Deleted in the same transaction that
+		// expunges, so a flag cleared by another session a moment ago is
+		// respected (RFC 4315 §2.1).
+		removed, err := s.srv.st.ExpungeDeleted(s.ctx, s.acct.ID, s.sel.id, uids)
+		if err != nil {
+			return err
 		}
+		s.applyExpunges(removed)
 	}
 	if s.condstore {
 		// Bring the view up to date now, so that the HIGHESTMODSEQ sent
@@ -75,34 +73,15 @@ func cmdExpunge(s *session, cmd *command) error {
 	return nil
 }
 
-// deletedAmong returns the UIDs of set (in the session's view) whose
-// message is flagged \Deleted in the store now. Flags changed since the
-// view's HIGHESTMODSEQ are read again, so a \Deleted another session has
-// just cleared does not count. A change landing between this read and the
-// expunge can still slip through; the store offers no conditional expunge.
-func (s *session) deletedAmong(set imapwire.SeqSet) ([]uint32, error) {
+// uidsIn lists the UIDs of the view that are in set.
+func (s *session) uidsIn(set imapwire.SeqSet) ([]uint32, error) {
 	idxs, err := s.resolve(set, true)
-	if err != nil || len(idxs) == 0 {
-		return nil, err
-	}
-	changed, err := s.srv.st.ChangedSince(s.ctx, s.acct.ID, s.sel.id, s.sel.highestModSeq)
 	if err != nil {
 		return nil, err
 	}
-	current := make(map[uint32][]string, len(changed))
-	for i := range changed {
-		current[changed[i].UID] = changed[i].Flags
-	}
-	var uids []uint32
+	uids := make([]uint32, 0, len(idxs))
 	for _, i := range idxs {
-		m := &s.sel.msgs[i]
-		flags, ok := current[m.uid]
-		if !ok {
-			flags = m.flags
-		}
-		if store.HasFlag(flags, `\Deleted`) {
-			uids = append(uids, m.uid)
-		}
+		uids = append(uids, s.sel.msgs[i].uid)
 	}
 	return uids, nil
 }

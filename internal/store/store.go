@@ -312,6 +312,10 @@ type Store interface {
 	// Expunge removes the given UIDs, or with uids nil every message flagged
 	// \Deleted; it returns the UIDs removed.
 	Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error)
+	// ExpungeDeleted removes those of uids that are flagged \Deleted when
+	// it runs (RFC 4315 UID EXPUNGE), or with uids nil every \Deleted
+	// message; an empty, non-nil uids removes nothing.
+	ExpungeDeleted(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error)
 	// Vanished lists UIDs expunged from a mailbox with MODSEQ > since.
 	Vanished(ctx context.Context, accountID, mailboxID int64, since uint64) ([]uint32, error)
 

@@ -525,6 +525,19 @@ func (s *Store) removeBodies(ids []string) {
 }
 
 func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error) {
+	return s.expunge(ctx, accountID, mailboxID, uids, false)
+}
+
+func (s *Store) ExpungeDeleted(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error) {
+	if uids != nil && len(uids) == 0 {
+		return nil, nil
+	}
+	return s.expunge(ctx, accountID, mailboxID, uids, true)
+}
+
+// expunge removes uids (nil: every \Deleted message); with onlyDeleted,
+// only those still flagged \Deleted when the transaction runs.
+func (s *Store) expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32, onlyDeleted bool) ([]uint32, error) {
 	var removed []uint32
 	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
 		removed = nil
@@ -549,6 +562,15 @@ func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids []
 			msgs, err = messagesTx(tx, accountID, mailboxID, uids)
 			if err != nil {
 				return nil, err
+			}
+			if onlyDeleted {
+				keep := msgs[:0]
+				for _, m := range msgs {
+					if store.HasFlag(m.Flags, `\Deleted`) {
+						keep = append(keep, m)
+					}
+				}
+				msgs = keep
 			}
 		}
 		unref, err := expungeTx(tx, accountID, mailboxID, msgs)

@@ -55,3 +55,30 @@ func testChangedSince(t *testing.T, open Opener) {
 		t.Fatalf("MessagesByUID(nil) = %v, %v", none, err)
 	}
 }
+
+func testExpungeDeleted(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	inbox := mailbox(t, s, a, "INBOX")
+	appendOne(t, s, a, inbox, "one", `\Deleted`)
+	appendOne(t, s, a, inbox, "two", `\Deleted`)
+	appendOne(t, s, a, inbox, "three")
+	appendOne(t, s, a, inbox, "four", `\Deleted`)
+	if got, err := s.ExpungeDeleted(ctx, a.ID, inbox.ID, []uint32{}); err != nil || len(got) != 0 {
+		t.Fatalf("empty set: %v %v", got, err)
+	}
+	// Only the \Deleted ones of the set go.
+	got, err := s.ExpungeDeleted(ctx, a.ID, inbox.ID, []uint32{2, 3, 9})
+	if err != nil || fmt.Sprint(got) != "[2]" {
+		t.Fatalf("ExpungeDeleted(2,3,9) = %v, %v", got, err)
+	}
+	// nil: every \Deleted message.
+	got, err = s.ExpungeDeleted(ctx, a.ID, inbox.ID, nil)
+	if err != nil || fmt.Sprint(got) != "[1 4]" {
+		t.Fatalf("ExpungeDeleted(nil) = %v, %v", got, err)
+	}
+	left, _ := s.ChangedSince(ctx, a.ID, inbox.ID, 0)
+	if fmt.Sprint(uidsOf(left)) != "[3]" {
+		t.Fatalf("left %v", uidsOf(left))
+	}
+	wantClean(t, s)
+}

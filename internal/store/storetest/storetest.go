@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"FilteredAllOrNothing", testFilteredAllOrNothing},
 		{"Outbox", testOutbox},
 		{"ChangedSince", testChangedSince},
+		{"ExpungeDeleted", testExpungeDeleted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
