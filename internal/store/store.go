@@ -319,7 +319,9 @@ type Store interface {
 	// Vanished lists UIDs expunged from a mailbox with MODSEQ > since.
 	Vanished(ctx context.Context, accountID, mailboxID int64, since uint64) ([]uint32, error)
 
-	// Change feed.
+	// Change feed. Only the recent past is kept (at least the last 10,000
+	// changes of an account); a reader that fell further behind resyncs by
+	// MODSEQ.
 	Changes(ctx context.Context, accountID int64, sinceSeq int64) ([]Change, error)
 	LastChange(ctx context.Context, accountID int64) (int64, error)
 	// Watch returns a channel that receives a value (coalesced) whenever the

@@ -61,8 +61,20 @@ func recordChange(tx *sql.Tx, accountID int64, kind store.ChangeKind, mailboxID 
 	}
 	_, err := tx.Exec("INSERT INTO changes (account_id, seq, kind, mailbox_id, mailbox, modseq, uids) VALUES (?, ?, ?, ?, ?, ?, ?)",
 		accountID, seq, int(kind), mailboxID, name, modseq, formatUIDs(uids))
+	if err == nil && seq%changesPruneEvery == 0 {
+		// The feed keeps the recent past only: sessions that fall further
+		// behind resync by MODSEQ (see store.Change).
+		_, err = tx.Exec("DELETE FROM changes WHERE account_id = ? AND seq <= ?", accountID, seq-changesKept)
+	}
 	return seq, err
 }
+
+// The change feed keeps the last changesKept changes of an account,
+// pruned every changesPruneEvery changes.
+const (
+	changesKept       = 10000
+	changesPruneEvery = 1000
+)
 
 func formatUIDs(uids []uint32) string {
 	var b strings.Builder
