@@ -595,6 +595,15 @@ func (d *Directory) Authenticate(ctx context.Context, username, password string)
 	if !d.verifyBounded(ctx, acct.PasswordHash, password) {
 		return nil, ErrAuthFailed
 	}
+	if NeedsRehash(acct.PasswordHash, d.params) {
+		// Older parameters: store a hash with the current ones, now that the
+		// password is at hand. A failure only postpones it.
+		if h, err := d.params.Hash(password); err == nil {
+			if err := d.st.SetPasswordHash(ctx, acct.Address, h); err == nil {
+				acct.PasswordHash = h
+			}
+		}
+	}
 	d.loginsMu.Lock()
 	if len(d.logins) >= loginCacheSize {
 		clear(d.logins)

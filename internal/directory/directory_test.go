@@ -479,3 +479,25 @@ func TestAuthenticateRemembersLogins(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAuthenticateRehashes(t *testing.T) {
+	ctx := context.Background()
+	d, st := newTestDir(t, "+")
+	must(t, d.AddDomain(ctx, "example.org"))
+	old := HashParams{Memory: 32, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	h, err := old.Hash("s3cret")
+	must(t, err)
+	_, err = d.AddAccount(ctx, "alice@example.org", "whatever", 0, 0)
+	must(t, err)
+	must(t, st.SetPasswordHash(ctx, "alice@example.org", h))
+	if _, err := d.Authenticate(ctx, "alice@example.org", "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	acct, _ := st.Account(ctx, "alice@example.org")
+	if acct.PasswordHash == h || NeedsRehash(acct.PasswordHash, d.params) {
+		t.Fatalf("hash not upgraded: %s", acct.PasswordHash)
+	}
+	if _, err := d.Authenticate(ctx, "alice@example.org", "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+}
