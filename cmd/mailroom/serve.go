@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -10,9 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -25,6 +28,7 @@ import (
 	"mailroom/internal/smtpserver"
 	"mailroom/internal/store"
 	"mailroom/internal/store/sqlite"
+	"mailroom/internal/tlsconf"
 )
 
 // shutdownGrace bounds how long in-flight transactions may take at shutdown.
@@ -63,6 +67,17 @@ func serve(e *env, s *services) error {
 	outbox := s.sender()
 	s.nudge = outbox.Nudge
 	agent := s.agent()
+
+	cert, tlsConfig, err := s.loadTLS()
+	if err != nil {
+		return err
+	}
+	networks, err := s.cfg.Auth.Networks()
+	if err != nil { // Validate has checked them
+		return fmt.Errorf("config: auth.trusted_networks: %w", err)
+	}
+	allowPlaintext := trustedNetworks(networks)
+
 	type running struct {
 		key string
 		srv protoServer
@@ -74,6 +89,10 @@ func serve(e *env, s *services) error {
 			r.l.Close()
 		}
 	}
+	// imap and imaps share one server, as do pop3 and pop3s: the \Recent
+	// claims, the hot index and POP3's maildrop lock are per server.
+	var imapSrv *imapserver.Server
+	var pop3Srv *pop3server.Server
 	for _, l := range s.cfg.Listeners() {
 		if l.Addr == "" {
 			continue
@@ -81,35 +100,52 @@ func serve(e *env, s *services) error {
 		var srv protoServer
 		switch l.Key {
 		case "smtp":
-			srv = smtpserver.New(agent, smtpserver.Options{Hostname: s.cfg.Hostname, MaxMessageSize: int64(s.cfg.Delivery.MaxMessageSize), Logger: s.log.With("proto", "smtp")})
+			// RFC 3207 STARTTLS, offered whenever there is a certificate.
+			srv = smtpserver.New(agent, smtpserver.Options{Hostname: s.cfg.Hostname, MaxMessageSize: int64(s.cfg.Delivery.MaxMessageSize), Logger: s.log.With("proto", "smtp"), TLSConfig: tlsConfig})
 		case "lmtp":
-			srv = smtpserver.New(agent, smtpserver.Options{Hostname: s.cfg.Hostname, LMTP: true, MaxMessageSize: int64(s.cfg.Delivery.MaxMessageSize), Logger: s.log.With("proto", "lmtp")})
-		case "imap":
-			srv = imapserver.New(s.store, s.dir, imapserver.Options{
-				Hostname:       s.cfg.Hostname,
-				Logger:         s.log.With("proto", "imap"),
-				MaxMessageSize: int64(s.cfg.Delivery.MaxMessageSize),
-				AllowPlaintext: loopbackOnly,
-			})
-		case "pop3":
-			p := s.cfg.POP3
-			srv = pop3server.New(s.store, s.dir, pop3server.Options{
-				Hostname:       s.cfg.Hostname,
-				Logger:         s.log.With("proto", "pop3"),
-				Delete:         p.Delete,
-				View:           p.View,
-				ViewExclude:    p.ViewExclude,
-				MarkSeen:       p.MarkSeen,
-				Lock:           p.Lock,
-				Expire:         p.Expire,
-				LoginDelay:     p.LoginDelay,
-				AllowPlaintext: loopbackOnly,
-			})
+			// LMTP on loopback comes from an MTA on this machine: TLS
+			// would protect nothing, so STARTTLS is offered only on other
+			// addresses.
+			var lmtpTLS *tls.Config
+			if !loopbackAddr(l.Addr) {
+				lmtpTLS = tlsConfig
+			}
+			srv = smtpserver.New(agent, smtpserver.Options{Hostname: s.cfg.Hostname, LMTP: true, MaxMessageSize: int64(s.cfg.Delivery.MaxMessageSize), Logger: s.log.With("proto", "lmtp"), TLSConfig: lmtpTLS})
+		case "imap", "imaps":
+			if imapSrv == nil {
+				imapSrv = imapserver.New(s.store, s.dir, imapserver.Options{
+					Hostname:       s.cfg.Hostname,
+					Logger:         s.log.With("proto", "imap"),
+					MaxMessageSize: int64(s.cfg.Delivery.MaxMessageSize),
+					TLSConfig:      tlsConfig,
+					AllowPlaintext: allowPlaintext,
+				})
+			}
+			srv = imapSrv
+		case "pop3", "pop3s":
+			if pop3Srv == nil {
+				p := s.cfg.POP3
+				pop3Srv = pop3server.New(s.store, s.dir, pop3server.Options{
+					Hostname:       s.cfg.Hostname,
+					Logger:         s.log.With("proto", "pop3"),
+					Delete:         p.Delete,
+					View:           p.View,
+					ViewExclude:    p.ViewExclude,
+					MarkSeen:       p.MarkSeen,
+					Lock:           p.Lock,
+					Expire:         p.Expire,
+					LoginDelay:     p.LoginDelay,
+					TLSConfig:      tlsConfig,
+					AllowPlaintext: allowPlaintext,
+				})
+			}
+			srv = pop3Srv
 		case "managesieve":
 			srv = managesieve.New(&sieveBackend{dir: s.dir, rt: s.sieveRuntime()}, managesieve.Options{
 				Hostname:       s.cfg.Hostname,
 				Logger:         s.log.With("proto", "managesieve"),
-				AllowPlaintext: loopbackOnly,
+				TLSConfig:      tlsConfig,
+				AllowPlaintext: allowPlaintext,
 				MaxScriptSize:  int64(s.cfg.Sieve.MaxScriptSize),
 				MaxRedirects:   s.cfg.Sieve.MaxRedirects,
 			})
@@ -121,6 +157,11 @@ func serve(e *env, s *services) error {
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("listen %s on %s: %w", l.Key, l.Addr, err)
+		}
+		if l.Key == "imaps" || l.Key == "pop3s" {
+			// RFC 8314 §3: TLS from the first byte. Validate refuses these
+			// listeners without [tls].
+			ln = tls.NewListener(ln, tlsConfig)
 		}
 		servers = append(servers, &running{key: l.Key, srv: srv, l: ln})
 	}
@@ -139,6 +180,22 @@ func serve(e *env, s *services) error {
 	go func() {
 		defer wg.Done()
 		outbox.Run(ctx)
+	}()
+	// SIGHUP rereads the certificate; connections keep theirs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				s.reloadTLS(cert)
+			}
+		}
 	}()
 	wg.Add(1)
 	go func() {
@@ -167,7 +224,12 @@ func serve(e *env, s *services) error {
 	s.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	done := map[protoServer]bool{}
 	for _, r := range servers {
+		if done[r.srv] {
+			continue
+		}
+		done[r.srv] = true
 		if err := r.srv.Shutdown(sctx); err != nil {
 			s.log.Warn("shutdown", "listen", r.key, "err", err)
 		}
@@ -183,13 +245,76 @@ type protoServer interface {
 	Shutdown(context.Context) error
 }
 
-// loopbackOnly allows passwords without TLS from loopback clients only,
-// until TLS comes to these listeners.
-func loopbackOnly(remote net.Addr) bool {
-	if ta, ok := remote.(*net.TCPAddr); ok {
-		return ta.IP.IsLoopback()
+// loadTLS loads [tls] cert and key and returns them with the one
+// *tls.Config every listener shares; both are nil when [tls] is not set.
+func (s *services) loadTLS() (*tlsconf.Certificate, *tls.Config, error) {
+	if !s.cfg.TLS.Enabled() {
+		s.log.Info("no [tls] certificate: STARTTLS, imaps and pop3s are off; passwords are taken only from auth.trusted_networks")
+		return nil, nil, nil
 	}
-	return false
+	cert, err := tlsconf.Load(s.cfg.TLS.Cert, s.cfg.TLS.Key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: tls.cert, tls.key: %w", err)
+	}
+	s.logCertificate("TLS certificate loaded", cert)
+	return cert, tlsconf.ServerConfig(cert), nil
+}
+
+func (s *services) logCertificate(msg string, cert *tlsconf.Certificate) {
+	leaf := cert.Leaf()
+	s.log.Info(msg, tlsconf.Describe(leaf)...)
+	if time.Now().After(leaf.NotAfter) {
+		s.log.Warn("TLS certificate has expired", "file", s.cfg.TLS.Cert, "expired", leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+}
+
+// reloadTLS is what SIGHUP does: reread the certificate files. A failure
+// keeps the certificate in use.
+func (s *services) reloadTLS(cert *tlsconf.Certificate) {
+	if cert == nil {
+		s.log.Info("SIGHUP: no [tls] certificate to reload")
+		return
+	}
+	if err := cert.Reload(); err != nil {
+		s.log.Error("TLS certificate not reloaded; keeping the one in use", "err", err)
+		return
+	}
+	s.logCertificate("TLS certificate reloaded", cert)
+}
+
+// trustedNetworks returns the AllowPlaintext policy of IMAP, POP3 and
+// ManageSieve: a password may travel without TLS only from a client in
+// one of networks ([auth] trusted_networks). With none, only TLS will do.
+func trustedNetworks(networks []netip.Prefix) func(remote net.Addr) bool {
+	return func(remote net.Addr) bool {
+		ta, ok := remote.(*net.TCPAddr)
+		if !ok {
+			return false
+		}
+		// An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d;
+		// a prefix never matches an address with a zone.
+		a := ta.AddrPort().Addr().Unmap().WithZone("")
+		for _, n := range networks {
+			if n.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// loopbackAddr reports whether a listen address ("host:port") is on
+// loopback only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 const (
@@ -210,7 +335,12 @@ func cmdQuickstart(e *env, args []string) error {
 		cfg.Listen.IMAP = "127.0.0.1:1143"
 		cfg.Listen.POP3 = "127.0.0.1:1110"
 		cfg.Listen.ManageSieve = "127.0.0.1:4190"
+		cfg.Listen.IMAPS = "127.0.0.1:1993"
+		cfg.Listen.POP3S = "127.0.0.1:1995"
 		if err := os.MkdirAll(filepath.Dir(e.configPath), 0o755); err != nil {
+			return err
+		}
+		if err := quickstartCertificate(e, cfg); err != nil {
 			return err
 		}
 		if err := os.WriteFile(e.configPath, config.Render(cfg), 0o644); err != nil {
@@ -252,9 +382,37 @@ func cmdQuickstart(e *env, args []string) error {
 	if a := s.cfg.Listen.POP3; a != "" {
 		fmt.Fprintf(e.stdout, "  curl --url 'pop3://%s/1' --user '%s:PASSWORD'       # POP3\n", a, quickstartUser)
 	}
+	if a := s.cfg.Listen.IMAPS; a != "" {
+		fmt.Fprintf(e.stdout, "  curl --cacert %s --url 'imaps://%s/INBOX' --user '%s:PASSWORD'   # IMAP over TLS\n", s.cfg.TLS.Cert, a, quickstartUser)
+	}
+	if a := s.cfg.Listen.POP3S; a != "" {
+		fmt.Fprintf(e.stdout, "  curl --cacert %s --url 'pop3s://%s/1' --user '%s:PASSWORD'     # POP3 over TLS\n", s.cfg.TLS.Cert, a, quickstartUser)
+	}
 	fmt.Fprintf(e.stdout, "  echo 'Subject: hi' | go run ./cmd/mailroom deliver --from you@example.org %s\n", quickstartUser)
 	fmt.Fprintf(e.stdout, "  go run ./cmd/mailroom quota show %s\n", quickstartUser)
 	return serve(e, s)
+}
+
+// quickstartCertificate points cfg's [tls] at a self-signed certificate in
+// the data directory, generating it unless a previous quickstart left one.
+func quickstartCertificate(e *env, cfg *config.Config) error {
+	cfg.TLS.Cert = cfg.DataDir + "/tls/cert.pem"
+	cfg.TLS.Key = cfg.DataDir + "/tls/key.pem"
+	base := filepath.Dir(e.configPath)
+	certFile, keyFile := filepath.Join(base, cfg.TLS.Cert), filepath.Join(base, cfg.TLS.Key)
+	if _, err := tlsconf.Load(certFile, keyFile); err == nil {
+		fmt.Fprintf(e.stdout, "using the certificate in %s\n", certFile)
+		return nil
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	if err := tlsconf.GenerateSelfSigned(certFile, keyFile, hosts, time.Now()); err != nil {
+		return fmt.Errorf("generating a self-signed certificate: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "wrote a self-signed certificate for %s to %s (clients must be told to trust it)\n", strings.Join(hosts, ", "), certFile)
+	return nil
 }
 
 var flagFrom string

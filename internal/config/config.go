@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -39,6 +41,8 @@ type Config struct {
 	POP3     POP3Config     `toml:"pop3"`
 	Sieve    SieveConfig    `toml:"sieve"`
 	Relay    RelayConfig    `toml:"relay"`
+	TLS      TLSConfig      `toml:"tls"`
+	Auth     AuthConfig     `toml:"auth"`
 }
 
 // LogConfig is the [log] section.
@@ -130,6 +134,57 @@ type RelayConfig struct {
 	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
 }
 
+// TLSConfig is the [tls] section: the certificate every listener offers.
+// Both paths are set or neither; relative ones are relative to the
+// directory of the file, like data_dir (Parse resolves them).
+type TLSConfig struct {
+	Cert string `toml:"cert"` // PEM certificate chain, leaf first
+	Key  string `toml:"key"`  // PEM private key of Cert
+}
+
+// Enabled reports whether a certificate is configured.
+func (t TLSConfig) Enabled() bool { return t.Cert != "" || t.Key != "" }
+
+// AuthConfig is the [auth] section.
+type AuthConfig struct {
+	// TrustedNetworks lists the networks (CIDR prefixes, or single
+	// addresses) whose clients may send a password without TLS. Empty
+	// trusts nothing.
+	TrustedNetworks []string `toml:"trusted_networks"`
+}
+
+// Networks parses TrustedNetworks. A bare address is a prefix of its full
+// length ("192.0.2.1" is "192.0.2.1/32").
+func (a AuthConfig) Networks() ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, s := range a.TrustedNetworks {
+		p, err := parseNetwork(s)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
+}
+
+func parseNetwork(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || p.Addr().Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf(`each entry must be a network such as "192.0.2.0/24" or "2001:db8::/32", got %q`, s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf(`each entry must be a network such as "192.0.2.0/24" or "2001:db8::/32", got %q`, s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// DefaultTrustedNetworks is the default auth.trusted_networks: loopback.
+var DefaultTrustedNetworks = []string{"127.0.0.0/8", "::1/128"}
+
 // Values of the enumerated keys.
 const (
 	BackendSQLite   = "sqlite"
@@ -181,6 +236,7 @@ func Default() *Config {
 		},
 		Sieve: SieveConfig{MaxScriptSize: 1 << 20, MaxScripts: 20, MaxRedirects: 4},
 		Relay: RelayConfig{TLS: RelayTLSStartTLS},
+		Auth:  AuthConfig{TrustedNetworks: slices.Clone(DefaultTrustedNetworks)},
 	}
 }
 
@@ -216,7 +272,8 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes a configuration file's contents over Default() without
 // validating it. A relative data_dir is joined to baseDir (when baseDir is
-// not ""). Unknown keys are errors.
+// not ""), and so are relative tls.cert and tls.key. Unknown keys are
+// errors.
 func Parse(data []byte, baseDir string) (*Config, error) {
 	c := Default()
 	md, err := toml.Decode(string(data), c)
@@ -237,6 +294,11 @@ func Parse(data []byte, baseDir string) (*Config, error) {
 	}
 	if c.DataDir != "" && baseDir != "" && !filepath.IsAbs(c.DataDir) {
 		c.DataDir = filepath.Join(baseDir, c.DataDir)
+	}
+	for _, p := range []*string{&c.TLS.Cert, &c.TLS.Key} {
+		if *p != "" && baseDir != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(baseDir, *p)
+		}
 	}
 	return c, nil
 }
@@ -371,6 +433,21 @@ func (c *Config) Validate() error {
 	case RelayTLSStartTLS, RelayTLSImplicit, RelayTLSNone:
 	default:
 		return bad("relay.tls", `must be "starttls", "implicit" or "none", got %q`, c.Relay.TLS)
+	}
+	switch {
+	case c.TLS.Cert == "" && c.TLS.Key != "":
+		return bad("tls.cert", "must be set when tls.key is")
+	case c.TLS.Key == "" && c.TLS.Cert != "":
+		return bad("tls.key", "must be set when tls.cert is")
+	}
+	// RFC 8314: imaps and pop3s speak TLS from the first byte.
+	for _, l := range []Listener{{"imaps", c.Listen.IMAPS}, {"pop3s", c.Listen.POP3S}} {
+		if l.Addr != "" && !c.TLS.Enabled() {
+			return bad("listen."+l.Key, "needs a certificate: set tls.cert and tls.key")
+		}
+	}
+	if _, err := c.Auth.Networks(); err != nil {
+		return bad("auth.trusted_networks", "%v", err)
 	}
 	return nil
 }

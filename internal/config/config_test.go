@@ -150,6 +150,11 @@ max_message_size = "25MiB"
 default = "1G"
 default_messages = 100000
 full = "permanent"
+[tls]
+cert = "/etc/ssl/mx.pem"
+key = "keys/mx.key"
+[auth]
+trusted_networks = ["10.0.0.0/8", "2001:db8::1"]
 `,
 			check: func(t *testing.T, c *Config) {
 				want := &Config{
@@ -166,6 +171,8 @@ full = "permanent"
 					POP3:     Default().POP3,
 					Sieve:    Default().Sieve,
 					Relay:    Default().Relay,
+					TLS:      TLSConfig{Cert: "/etc/ssl/mx.pem", Key: "/base/keys/mx.key"},
+					Auth:     AuthConfig{TrustedNetworks: []string{"10.0.0.0/8", "2001:db8::1"}},
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("got %+v\nwant %+v", c, want)
@@ -203,6 +210,18 @@ full = "permanent"
 			},
 		},
 		{
+			name: "empty trusted networks trust nothing",
+			toml: "[auth]\ntrusted_networks = []\n",
+			check: func(t *testing.T, c *Config) {
+				if len(c.Auth.TrustedNetworks) != 0 {
+					t.Errorf("trusted_networks %q", c.Auth.TrustedNetworks)
+				}
+				if ps, err := c.Auth.Networks(); err != nil || len(ps) != 0 {
+					t.Errorf("Networks() = %v, %v", ps, err)
+				}
+			},
+		},
+		{
 			name: "postgres is accepted by the parser",
 			toml: "[storage]\nbackend = \"postgres\"\n",
 			check: func(t *testing.T, c *Config) {
@@ -213,7 +232,9 @@ full = "permanent"
 		},
 		{name: "unknown top-level key", toml: "hostnme = \"x\"\n", wantErr: `config: unknown key "hostnme"`},
 		{name: "unknown key in section", toml: "[delivery]\nplus_foldr = true\n", wantErr: `config: unknown key "delivery.plus_foldr"`},
-		{name: "unknown section", toml: "[tls]\ncert = \"x\"\n", wantErr: `config: unknown key "tls"`},
+		{name: "unknown section", toml: "[imap]\nport = 143\n", wantErr: `config: unknown key "imap"`},
+		{name: "unknown key in tls", toml: "[tls]\ncertificate = \"x\"\n", wantErr: `config: unknown key "tls.certificate"`},
+		{name: "trusted networks not a list", toml: "[auth]\ntrusted_networks = \"10.0.0.0/8\"\n", wantErr: `auth.trusted_networks`},
 		{name: "unknown dotted key", toml: "quota.soft = 1\n", wantErr: `config: unknown key "quota.soft"`},
 		{name: "key case matters", toml: "Hostname = \"x\"\n", wantErr: `config: unknown key "Hostname"`},
 		{name: "section case matters", toml: "[Listen]\nsmtp = \":25\"\n", wantErr: `config: unknown key "Listen"`},
@@ -258,13 +279,14 @@ func TestValidate(t *testing.T) {
 		{"default", func(c *Config) {}, ""},
 		{"listen all", func(c *Config) {
 			c.Listen = ListenConfig{":25", "127.0.0.1:24", "[::1]:143", "0.0.0.0:993", "h:110", ":0", ":4190"}
+			c.TLS = TLSConfig{Cert: "/c.pem", Key: "/k.pem"}
 		}, ""},
 		{"bad full", func(c *Config) { c.Quota.Full = "soft" }, `config: quota.full: must be "temporary" or "permanent", got "soft"`},
 		{"bad backend", func(c *Config) { c.Storage.Backend = "mysql" }, `config: storage.backend: must be "sqlite" or "postgres", got "mysql"`},
 		{"postgres not yet", func(c *Config) { c.Storage.Backend = "postgres" }, `config: storage.backend: "postgres" is not available yet`},
 		{"bad log level", func(c *Config) { c.Log.Level = "verbose" }, `config: log.level: must be`},
 		{"listen no port", func(c *Config) { c.Listen.SMTP = "127.0.0.1" }, `config: listen.smtp: must be "host:port"`},
-		{"listen bad port", func(c *Config) { c.Listen.IMAPS = ":99999" }, `config: listen.imaps: port must be a number`},
+		{"listen bad port", func(c *Config) { c.Listen.IMAP = ":99999" }, `config: listen.imap: port must be a number`},
 		{"listen named port", func(c *Config) { c.Listen.POP3 = ":pop3" }, `config: listen.pop3: port must be a number`},
 		{"listen ipv6 unbracketed", func(c *Config) { c.Listen.ManageSieve = "::1:4190" }, `config: listen.managesieve:`},
 		{"delimiter space", func(c *Config) { c.Delivery.RecipientDelimiter = "+ " }, `config: delivery.recipient_delimiter:`},
@@ -276,6 +298,22 @@ func TestValidate(t *testing.T) {
 		{"negative messages", func(c *Config) { c.Quota.DefaultMessages = -1 }, `config: quota.default_messages:`},
 		{"hostname space", func(c *Config) { c.Hostname = "a b" }, `config: hostname:`},
 		{"empty data dir", func(c *Config) { c.DataDir = "" }, `config: data_dir:`},
+		{"tls both", func(c *Config) { c.TLS = TLSConfig{Cert: "/c.pem", Key: "/k.pem"} }, ""},
+		{"tls cert only", func(c *Config) { c.TLS.Cert = "/c.pem" }, `config: tls.key: must be set when tls.cert is`},
+		{"tls key only", func(c *Config) { c.TLS.Key = "/k.pem" }, `config: tls.cert: must be set when tls.key is`},
+		{"imaps without tls", func(c *Config) { c.Listen.IMAPS = ":993" }, `config: listen.imaps: needs a certificate`},
+		{"pop3s without tls", func(c *Config) { c.Listen.POP3S = ":995" }, `config: listen.pop3s: needs a certificate`},
+		{"imaps with tls", func(c *Config) {
+			c.Listen.IMAPS, c.Listen.POP3S = ":993", ":995"
+			c.TLS = TLSConfig{Cert: "/c.pem", Key: "/k.pem"}
+		}, ""},
+		{"trusted networks empty", func(c *Config) { c.Auth.TrustedNetworks = nil }, ""},
+		{"trusted networks mixed", func(c *Config) {
+			c.Auth.TrustedNetworks = []string{"192.0.2.0/24", "192.0.2.7", "2001:db8::/32", "::1", "10.1.2.3/8"}
+		}, ""},
+		{"trusted network bad", func(c *Config) { c.Auth.TrustedNetworks = []string{"10.0.0.0/33"} }, `config: auth.trusted_networks: each entry must be a network such as "192.0.2.0/24" or "2001:db8::/32", got "10.0.0.0/33"`},
+		{"trusted network name", func(c *Config) { c.Auth.TrustedNetworks = []string{"localhost"} }, `config: auth.trusted_networks: each entry must be a network`},
+		{"trusted network zone", func(c *Config) { c.Auth.TrustedNetworks = []string{"fe80::1%eth0"} }, `config: auth.trusted_networks:`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -333,6 +371,8 @@ func TestRenderRoundTripNonDefault(t *testing.T) {
 			Expire: 30, LoginDelay: 60},
 		Sieve: SieveConfig{MaxScriptSize: 4096, MaxScripts: 3, MaxRedirects: 1},
 		Relay: RelayConfig{Address: "smarthost:587", Username: "u", Password: `p"w`, TLS: "none", InsecureSkipVerify: true},
+		TLS:   TLSConfig{Cert: "/etc/ssl/a \"b\".pem", Key: "/etc/ssl/private/ü.key"},
+		Auth:  AuthConfig{TrustedNetworks: []string{"192.0.2.0/24", "2001:db8::/32"}},
 	}
 	got, err := Parse(Render(c), "/elsewhere")
 	if err != nil {
@@ -407,6 +447,39 @@ func TestLoadRelativeDataDir(t *testing.T) {
 	}
 	if want := filepath.Join(dir, "etc", "d"); c.DataDir != want {
 		t.Errorf("DataDir %q, want %q", c.DataDir, want)
+	}
+}
+
+func TestLoadRelativeTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "etc", "mailroom.toml")
+	writeFile(t, path, []byte("[tls]\ncert = \"certs/mx.pem\"\nkey = \"/abs/mx.key\"\n"))
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "etc", "certs", "mx.pem"); c.TLS.Cert != want || c.TLS.Key != "/abs/mx.key" {
+		t.Errorf("tls = %+v, want cert %q and key /abs/mx.key", c.TLS, want)
+	}
+	writeFile(t, path, []byte("[tls]\ncert = \"certs/mx.pem\"\n"))
+	if _, err := Load(path); err == nil || err.Error() != "config: tls.key: must be set when tls.cert is" {
+		t.Errorf("Load(cert only) = %v", err)
+	}
+}
+
+func TestNetworks(t *testing.T) {
+	ps, err := AuthConfig{TrustedNetworks: []string{"10.1.2.3/8", "192.0.2.7", "::1"}}.Networks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "::1/128"}
+	if len(ps) != len(want) {
+		t.Fatalf("Networks = %v", ps)
+	}
+	for i, p := range ps {
+		if p.String() != want[i] {
+			t.Errorf("Networks[%d] = %s, want %s", i, p, want[i])
+		}
 	}
 }
 

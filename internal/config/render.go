@@ -141,6 +141,27 @@ password = {{q .Relay.Password}}
 tls = {{q .Relay.TLS}}
 # Accept any certificate from the relay. Default: false.
 insecure_skip_verify = {{.Relay.InsecureSkipVerify}}
+
+[tls]
+# Certificate chain (PEM, server certificate first) offered by every
+# listener: STARTTLS on smtp, lmtp (when not on loopback), imap, pop3 and
+# managesieve, TLS from the first byte on imaps and pop3s (RFC 8314).
+# TLS 1.2 or later. A relative path is relative to the directory of this
+# file. SIGHUP rereads cert and key without dropping connections. "" (with
+# key = "") means no TLS; imaps and pop3s then cannot be used. Default: "".
+cert = {{q .TLS.Cert}}
+# Private key (PEM) of cert; keep it readable by the server only.
+# Default: "".
+key = {{q .TLS.Key}}
+
+[auth]
+# Networks whose clients may log in to IMAP, POP3 and ManageSieve with a
+# password over a connection without TLS, as CIDR prefixes
+# ("192.0.2.0/24", "2001:db8::/32") or single addresses. Everyone else
+# must use TLS first (IMAP announces LOGINDISABLED, POP3 hides USER and
+# SASL, ManageSieve answers ENCRYPT-NEEDED). [] trusts no network.
+# Default: ["127.0.0.0/8", "::1/128"].
+trusted_networks = [{{range $i, $n := .Auth.TrustedNetworks}}{{if $i}}, {{end}}{{q $n}}{{end}}]
 `))
 
 // tomlSize writes a size as an integer when it has no unit, else as a

@@ -3,6 +3,7 @@ package imapserver
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +29,10 @@ const (
 
 // session is one client connection.
 type session struct {
-	srv    *Server
+	srv *Server
+	// conn is the accepted connection (a *tls.Conn on an implicit TLS
+	// listener); it stays the same after STARTTLS, so that other
+	// goroutines may set its deadlines and close it.
 	conn   net.Conn
 	cid    int64
 	log    *slog.Logger
@@ -39,9 +43,10 @@ type session struct {
 	dec    *imapwire.Decoder
 	enc    *imapwire.Encoder
 
-	state state
-	acct  *store.Account
-	tls   bool
+	state   state
+	acct    *store.Account
+	tls     bool      // under TLS: implicit (RFC 8314) or after STARTTLS
+	tlsConn *tls.Conn // the TLS layer over conn after STARTTLS
 
 	// Enabled extensions (RFC 5161 ENABLE, or implicitly by use).
 	rev2      bool // IMAP4rev2
@@ -53,7 +58,8 @@ type session struct {
 	// searchRes is the saved search result (RFC 5182), as UIDs.
 	searchRes []uint32
 
-	bad int // syntax errors in a row
+	bad        int  // syntax errors in a row
+	compressed bool // COMPRESS=DEFLATE is on (RFC 4978)
 
 	closeOnce    sync.Once
 	mu           sync.Mutex // guards shuttingDown
@@ -75,11 +81,18 @@ func (s *Server) newSession(c net.Conn) *session {
 		srv: s, conn: c, cid: id, ctx: ctx, cancel: cancel,
 		log: s.log.With("cid", id, "remote", c.RemoteAddr().String()),
 	}
-	sess.br = bufio.NewReaderSize(c, 4096)
-	sess.bw = bufio.NewWriterSize(c, 4096)
-	sess.dec = imapwire.NewDecoder(sess.br, imapwire.DecoderOptions{Continue: sess.continueLiteral})
-	sess.enc = imapwire.NewEncoder(sess.bw)
+	_, sess.tls = c.(*tls.Conn)
+	sess.setStream(c)
 	return sess
+}
+
+// setStream makes rw what commands are read from and responses written to:
+// the connection, or the TLS layer over it after STARTTLS.
+func (s *session) setStream(rw io.ReadWriter) {
+	s.br = bufio.NewReaderSize(rw, 4096)
+	s.bw = bufio.NewWriterSize(rw, 4096)
+	s.dec = imapwire.NewDecoder(s.br, imapwire.DecoderOptions{Continue: s.continueLiteral})
+	s.enc = imapwire.NewEncoder(s.bw)
 }
 
 func (s *session) continueLiteral() error {
@@ -111,7 +124,11 @@ func (s *session) isShuttingDown() bool {
 func (s *session) close() {
 	s.closeOnce.Do(func() {
 		s.cancel()
-		s.conn.Close()
+		if s.tlsConn != nil {
+			s.tlsConn.Close() // sends close_notify, closes conn
+		} else {
+			s.conn.Close()
+		}
 	})
 }
 
@@ -122,7 +139,10 @@ func (s *session) serve() {
 			s.log.Error("imap session panic", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	s.log.Debug("imap connection")
+	s.log.Debug("imap connection", "tls", s.tls)
+	if tc, ok := s.conn.(*tls.Conn); ok && !s.handshake(tc) {
+		return
+	}
 	s.enc.Star().Atom("OK [CAPABILITY ").Raw(s.capabilities()).Raw("] mailroom ready").CRLF()
 	if s.flush() != nil {
 		return

@@ -68,9 +68,12 @@ type Options struct {
 	// RFC 7889). Default 50 MiB.
 	MaxMessageSize int64
 	// TLSConfig enables STARTTLS (RFC 9051 §6.2.1); nil turns it off.
+	// Implicit TLS (RFC 8314) needs no option: Serve a tls.NewListener.
 	TLSConfig *tls.Config
 	// AllowPlaintext reports whether a client at this address may send a
-	// password without TLS. Nil allows everyone.
+	// password without TLS. Nil allows everyone. When it returns false,
+	// the session announces LOGINDISABLED and no AUTH=PLAIN, and LOGIN and
+	// AUTHENTICATE PLAIN answer NO [PRIVACYREQUIRED] (RFC 9051 §6.2.3).
 	AllowPlaintext func(remote net.Addr) bool
 	// AuthFailDelay is the pause before answering a failed login. Default 1s.
 	AuthFailDelay time.Duration
@@ -140,7 +143,9 @@ func New(st store.Store, auth Authenticator, opts Options) *Server {
 }
 
 // Serve accepts connections on l until Shutdown. It always returns a
-// non-nil error: ErrServerClosed after Shutdown.
+// non-nil error: ErrServerClosed after Shutdown. Connections that are a
+// *tls.Conn (from a tls.NewListener) are under TLS from the start (RFC
+// 8314): the handshake runs in the session before the greeting.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closing {

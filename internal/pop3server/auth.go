@@ -177,7 +177,7 @@ func (c *conn) cmdCapa(args string) error {
 		return badf("CAPA takes no argument")
 	}
 	c.ok("capability list follows")
-	for _, l := range c.srv.capabilities(c.state == stateAuthorization, c.plaintext) {
+	for _, l := range c.srv.capabilities(c.state == stateAuthorization, c.plaintext, c.stlsAvailable()) {
 		c.bw.WriteString(l)
 		c.bw.WriteString("\r\n")
 	}

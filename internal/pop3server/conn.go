@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -110,7 +111,9 @@ type conn struct {
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	w         deadlineWriter
-	plaintext bool // USER/PASS and AUTH PLAIN allowed
+	plaintext bool      // USER/PASS and AUTH PLAIN allowed
+	tls       bool      // under TLS: implicit (RFC 8314) or after STLS
+	tlsConn   *tls.Conn // the TLS layer over nc after STLS
 
 	// Session state, touched only by the session goroutine.
 	state        state
@@ -143,7 +146,8 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.br = bufio.NewReaderSize(nc, readBufferSize)
 	c.w = deadlineWriter{nc: nc, timeout: writeTimeout}
 	c.bw = bufio.NewWriterSize(&c.w, writeBufferSize)
-	c.plaintext = s.plaintextAllowed(nc.RemoteAddr())
+	_, c.tls = nc.(*tls.Conn)
+	c.plaintext = c.tls || s.plaintextAllowed(nc.RemoteAddr())
 	return c
 }
 
@@ -175,7 +179,10 @@ func (c *conn) serve() {
 			c.log.Error("panic in session", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
-	c.log.Info("connection opened")
+	if tc, ok := c.nc.(*tls.Conn); ok && !c.handshake(tc) {
+		return
+	}
+	c.log.Info("connection opened", "tls", c.tls)
 	// RFC 1939 §4: the greeting. No APOP timestamp: APOP is not offered.
 	c.writeLine("+OK " + c.srv.opts.Hostname + " POP3 server ready")
 	for {
@@ -254,7 +261,11 @@ func (c *conn) close() {
 	if c.state == stateTransaction {
 		c.finishSession(false)
 	}
-	c.nc.Close()
+	if c.tlsConn != nil {
+		c.tlsConn.Close() // sends close_notify, closes nc
+	} else {
+		c.nc.Close()
+	}
 	c.cancel()
 	c.srv.untrack(c)
 	c.log.Info("connection closed", "duration", time.Since(c.opened).Round(time.Millisecond).String(), "retrieved", c.retrieved)
@@ -376,8 +387,7 @@ var commands = map[string]command{
 	"AUTH": {auth: true, run: (*conn).cmdAuth},
 	"CAPA": {auth: true, trans: true, run: (*conn).cmdCapa},
 	"QUIT": {auth: true, trans: true, run: (*conn).cmdQuit},
-	// STLS (RFC 2595 §4), in AUTHORIZATION state only, will go here when
-	// Options.TLSConfig is used.
+	// STLS (RFC 2595 §4) is added by stls.go.
 
 	// RFC 1939 §5, §7
 	"STAT": {trans: true, run: (*conn).cmdStat},

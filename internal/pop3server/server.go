@@ -1,7 +1,8 @@
 // Package pop3server implements mailroom's POP3 server: RFC 1939 (USER/PASS,
 // STAT, LIST, RETR, DELE, NOOP, RSET, TOP, UIDL, QUIT), RFC 2449 (CAPA and
-// extended response codes), RFC 3206 (SYS and AUTH response codes) and
-// RFC 5034 (AUTH PLAIN). APOP is not offered: it needs the password in the
+// extended response codes), RFC 3206 (SYS and AUTH response codes),
+// RFC 5034 (AUTH PLAIN), RFC 2595 §4 (STLS, stls.go) and RFC 8314
+// (implicit TLS, pop3s). APOP is not offered: it needs the password in the
 // clear on the server.
 //
 // It owns the POP3 wire protocol and the session state machine
@@ -113,7 +114,8 @@ type Options struct {
 	// on a connection from remote that is not under TLS. nil allows them
 	// everywhere. When it returns false, CAPA leaves out USER and SASL.
 	AllowPlaintext func(remote net.Addr) bool
-	// TLSConfig is kept for STLS (RFC 2595 §4), which is not offered yet.
+	// TLSConfig enables STLS (RFC 2595 §4); nil turns it off. Implicit
+	// TLS (RFC 8314) needs no option: Serve a tls.NewListener.
 	TLSConfig *tls.Config
 }
 
@@ -225,11 +227,13 @@ func New(st store.Store, auth Authenticator, opts Options) *Server {
 	return s
 }
 
-// Serve accepts connections on l and serves each in its own goroutine. l
-// yields plain connections. After Shutdown, Serve waits until every
-// connection is closed and returns ErrServerClosed; other errors from
-// l.Accept are returned as they come, except temporary ones (out of file
-// descriptors…), after which Accept is retried with a growing pause.
+// Serve accepts connections on l and serves each in its own goroutine. A
+// connection that is a *tls.Conn (from a tls.NewListener) is under TLS
+// from the start (RFC 8314): its handshake runs before the greeting. After
+// Shutdown, Serve waits until every connection is closed and returns
+// ErrServerClosed; other errors from l.Accept are returned as they come,
+// except temporary ones (out of file descriptors…), after which Accept is
+// retried with a growing pause.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.shutting.Load() {
@@ -415,23 +419,24 @@ func (s *Server) endSession(accountID int64) {
 }
 
 // plaintextAllowed reports whether USER/PASS and AUTH PLAIN are allowed on
-// a connection from remote. A connection under TLS (after STLS, or on
-// pop3s) will always allow them.
+// a connection from remote without TLS. A connection under TLS (after
+// STLS, or on pop3s) always allows them (conn.plaintext).
 func (s *Server) plaintextAllowed(remote net.Addr) bool {
 	return s.opts.AllowPlaintext == nil || s.opts.AllowPlaintext(remote)
 }
 
 // capabilities returns the CAPA lines (RFC 2449 §5) for a session in the
-// given state.
-func (s *Server) capabilities(authorization, plaintext bool) []string {
+// given state; stls is whether STLS may be used now.
+func (s *Server) capabilities(authorization, plaintext, stls bool) []string {
 	caps := []string{"TOP", "UIDL"}
 	if authorization && plaintext {
 		// RFC 2449 §6.3 USER; RFC 5034 §3 SASL. Both are login
 		// commands, offered only before login.
 		caps = append(caps, "USER", "SASL PLAIN")
 	}
-	// STLS (RFC 2595 §4) will be announced here when Options.TLSConfig
-	// is set and the connection is not under TLS yet.
+	if stls {
+		caps = append(caps, "STLS") // RFC 2595 §4
+	}
 	caps = append(caps, "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING")
 	if s.opts.Expire == ExpireNever {
 		caps = append(caps, "EXPIRE NEVER")
