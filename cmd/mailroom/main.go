@@ -230,6 +230,7 @@ func (s *services) agent() *delivery.Agent {
 		Hostname:         s.cfg.Hostname,
 		PlusFolder:       s.cfg.Delivery.PlusFolder,
 		PlusFolderCreate: s.cfg.Delivery.PlusFolderCreate,
+		MaxMailboxes:     s.cfg.Limits.MaxMailboxes,
 		MaxMessageSize:   int64(s.cfg.Delivery.MaxMessageSize),
 		QuotaPermanent:   s.cfg.Quota.Full == config.QuotaFullPermanent,
 		Logger:           s.log,

@@ -6,6 +6,7 @@ import (
 
 	"mailroom/internal/directory"
 	"mailroom/internal/managesieve"
+	"mailroom/internal/sasl"
 	"mailroom/internal/sieve"
 	"mailroom/internal/store"
 )
@@ -25,6 +26,18 @@ func (b *sieveBackend) Authenticate(ctx context.Context, username, password stri
 		return nil, err
 	}
 	return &sieveScripts{rt: b.rt, acct: acct}, nil
+}
+
+// SCRAMKeys implements managesieve.SCRAMBackend.
+func (b *sieveBackend) SCRAMKeys(ctx context.Context, username string) (*sasl.SCRAMKeys, managesieve.Scripts, error) {
+	keys, acct, err := b.dir.SCRAMKeys(ctx, username)
+	if errors.Is(err, directory.ErrAuthFailed) {
+		return nil, nil, managesieve.ErrAuthFailed
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return keys, &sieveScripts{rt: b.rt, acct: acct}, nil
 }
 
 func (b *sieveBackend) Extensions() []string { return sieve.Extensions }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -23,6 +24,7 @@ import (
 	"mailroom/internal/config"
 	"mailroom/internal/delivery"
 	"mailroom/internal/imapserver"
+	"mailroom/internal/limits"
 	"mailroom/internal/managesieve"
 	"mailroom/internal/pop3server"
 	"mailroom/internal/smtpserver"
@@ -77,6 +79,11 @@ func serve(e *env, s *services) error {
 		return fmt.Errorf("config: auth.trusted_networks: %w", err)
 	}
 	allowPlaintext := trustedNetworks(networks)
+	logins, conns, err := s.limits()
+	if err != nil {
+		return err
+	}
+	lim := s.cfg.Limits
 
 	type running struct {
 		key string
@@ -119,6 +126,11 @@ func serve(e *env, s *services) error {
 					MaxMessageSize: int64(s.cfg.Delivery.MaxMessageSize),
 					TLSConfig:      tlsConfig,
 					AllowPlaintext: allowPlaintext,
+					PreAuthTimeout: time.Duration(lim.PreLoginTimeout),
+					Logins:         logins,
+
+					MaxPreAuthCommands: lim.MaxCommandsBeforeLogin,
+					MaxMailboxes:       lim.MaxMailboxes,
 				})
 			}
 			srv = imapSrv
@@ -137,6 +149,9 @@ func serve(e *env, s *services) error {
 					LoginDelay:     p.LoginDelay,
 					TLSConfig:      tlsConfig,
 					AllowPlaintext: allowPlaintext,
+					Logins:         logins,
+
+					MaxPreAuthCommands: lim.MaxCommandsBeforeLogin,
 				})
 			}
 			srv = pop3Srv
@@ -148,6 +163,10 @@ func serve(e *env, s *services) error {
 				AllowPlaintext: allowPlaintext,
 				MaxScriptSize:  int64(s.cfg.Sieve.MaxScriptSize),
 				MaxRedirects:   s.cfg.Sieve.MaxRedirects,
+				PreAuthTimeout: time.Duration(lim.PreLoginTimeout),
+				Logins:         logins,
+
+				MaxPreAuthCommands: lim.MaxCommandsBeforeLogin,
 			})
 		default:
 			s.log.Warn("listener not available in this version; ignored", "listen", l.Key, "addr", l.Addr)
@@ -158,6 +177,8 @@ func serve(e *env, s *services) error {
 			closeAll()
 			return fmt.Errorf("listen %s on %s: %w", l.Key, l.Addr, err)
 		}
+		// Counted below TLS, so that the servers still see *tls.Conn.
+		ln = conns.Listener(ln, busyReply(l.Key))
 		if l.Key == "imaps" || l.Key == "pop3s" {
 			// RFC 8314 §3: TLS from the first byte. Validate refuses these
 			// listeners without [tls].
@@ -239,6 +260,51 @@ func serve(e *env, s *services) error {
 	return serveErr
 }
 
+// limits builds the [limits] shared by every listener: one login tracker
+// and one connection count for the whole process, so that an address
+// cannot multiply its allowance by using several protocols or ports.
+func (s *services) limits() (*limits.Logins, *limits.Conns, error) {
+	lim := s.cfg.Limits
+	exempt, err := lim.Exempt()
+	if err != nil { // Validate has checked them
+		return nil, nil, fmt.Errorf("config: limits.exempt_networks: %w", err)
+	}
+	logins := limits.NewLogins(limits.LoginOptions{
+		FreeFailures:    lim.LoginFreeFailures,
+		Delay:           time.Duration(lim.LoginDelay),
+		MaxDelay:        time.Duration(lim.LoginMaxDelay),
+		Forget:          time.Duration(lim.LoginForget),
+		LockoutFailures: lim.LockoutFailures,
+		Lockout:         time.Duration(lim.Lockout),
+		Exempt:          exempt,
+	})
+	conns := limits.NewConns(limits.ConnOptions{
+		PerAddress: lim.MaxConnectionsPerIP,
+		Total:      lim.MaxConnections,
+		Exempt:     exempt,
+		Logger:     s.log,
+	})
+	return logins, conns, nil
+}
+
+// busyReply returns what a connection over [limits] max_connections or
+// max_connections_per_ip is told before it is closed, in its protocol's
+// words. Implicit TLS listeners close it without a word: a handshake for
+// a connection that will not be served is not worth its cost.
+func busyReply(key string) func(net.Conn) {
+	switch key {
+	case "imap":
+		return limits.Busy("* BYE too many connections")
+	case "pop3":
+		return limits.Busy("-ERR [SYS/TEMP] too many connections")
+	case "smtp", "lmtp":
+		return limits.Busy("421 4.7.0 too many connections")
+	case "managesieve":
+		return limits.Busy(`BYE "too many connections"`)
+	}
+	return nil
+}
+
 // protoServer is what every protocol server offers serve.
 type protoServer interface {
 	Serve(net.Listener) error
@@ -248,6 +314,9 @@ type protoServer interface {
 // loadTLS loads [tls] cert and key and returns them with the one
 // *tls.Config every listener shares; both are nil when [tls] is not set.
 func (s *services) loadTLS() (*tlsconf.Certificate, *tls.Config, error) {
+	if s.cfg.TLS.ACME {
+		return nil, s.acmeTLS(), nil
+	}
 	if !s.cfg.TLS.Enabled() {
 		s.log.Info("no [tls] certificate: STARTTLS, imaps and pop3s are off; passwords are taken only from auth.trusted_networks")
 		return nil, nil, nil
@@ -266,6 +335,26 @@ func (s *services) logCertificate(msg string, cert *tlsconf.Certificate) {
 	if time.Now().After(leaf.NotAfter) {
 		s.log.Warn("TLS certificate has expired", "file", s.cfg.TLS.Cert, "expired", leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
+}
+
+// acmeTLS gets certificates from the ACME CA of [tls]: autocert obtains,
+// caches (data_dir/acme) and renews them on demand, and the CA's http-01
+// challenges are answered on tls.acme_http for as long as the process runs.
+func (s *services) acmeTLS() *tls.Config {
+	conf, challenges := tlsconf.ACME(tlsconf.ACMEOptions{
+		Hosts:        []string{s.cfg.Hostname},
+		CacheDir:     filepath.Join(s.cfg.DataDir, "acme"),
+		Email:        s.cfg.TLS.ACMEEmail,
+		DirectoryURL: s.cfg.TLS.ACMEDirectory,
+	})
+	srv := &http.Server{Addr: s.cfg.TLS.ACMEHTTP, Handler: challenges, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("ACME challenge listener", "addr", s.cfg.TLS.ACMEHTTP, "err", err)
+		}
+	}()
+	s.log.Info("TLS certificates from ACME", "host", s.cfg.Hostname, "challenges", s.cfg.TLS.ACMEHTTP)
+	return conf
 }
 
 // reloadTLS is what SIGHUP does: reread the certificate files. A failure

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/BurntSushi/toml"
@@ -43,6 +44,7 @@ type Config struct {
 	Relay    RelayConfig    `toml:"relay"`
 	TLS      TLSConfig      `toml:"tls"`
 	Auth     AuthConfig     `toml:"auth"`
+	Limits   LimitsConfig   `toml:"limits"`
 }
 
 // LogConfig is the [log] section.
@@ -140,10 +142,17 @@ type RelayConfig struct {
 type TLSConfig struct {
 	Cert string `toml:"cert"` // PEM certificate chain, leaf first
 	Key  string `toml:"key"`  // PEM private key of Cert
+	// ACME gets certificates for the hostname from an ACME CA (RFC 8555;
+	// Let's Encrypt by default) instead of Cert and Key, answering the
+	// CA's http-01 challenges on ACMEHTTP, and keeps them in the data dir.
+	ACME          bool   `toml:"acme"`
+	ACMEEmail     string `toml:"acme_email"`
+	ACMEDirectory string `toml:"acme_directory"`
+	ACMEHTTP      string `toml:"acme_http"`
 }
 
 // Enabled reports whether a certificate is configured.
-func (t TLSConfig) Enabled() bool { return t.Cert != "" || t.Key != "" }
+func (t TLSConfig) Enabled() bool { return t.Cert != "" || t.Key != "" || t.ACME }
 
 // AuthConfig is the [auth] section.
 type AuthConfig struct {
@@ -180,6 +189,73 @@ func parseNetwork(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf(`each entry must be a network such as "192.0.2.0/24" or "2001:db8::/32", got %q`, s)
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// LimitsConfig is the [limits] section: what keeps one client from hurting
+// the others. Zero turns a count limit off.
+type LimitsConfig struct {
+	// LoginFreeFailures failed logins from one address are answered
+	// without extra delay; after that each attempt from the address waits
+	// LoginDelay, doubling per failure up to LoginMaxDelay.
+	LoginFreeFailures int      `toml:"login_free_failures"`
+	LoginDelay        Duration `toml:"login_delay"`
+	LoginMaxDelay     Duration `toml:"login_max_delay"`
+	// LoginForget is how long after its last failed login an address (or
+	// an account) starts again with a clean record.
+	LoginForget Duration `toml:"login_forget"`
+	// LockoutFailures failed logins of one account lock it for Lockout
+	// against the addresses that have failed logins.
+	LockoutFailures int      `toml:"lockout_failures"`
+	Lockout         Duration `toml:"lockout"`
+	// MaxConnectionsPerIP and MaxConnections bound open connections per
+	// client address (an IPv6 client's /64) and in all, over every listener.
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	MaxConnections      int `toml:"max_connections"`
+	// MaxCommandsBeforeLogin is how many commands an IMAP, POP3 or
+	// ManageSieve connection may send before logging in.
+	MaxCommandsBeforeLogin int `toml:"max_commands_before_login"`
+	// PreLoginTimeout bounds the wait for each command before login (IMAP,
+	// ManageSieve).
+	PreLoginTimeout Duration `toml:"pre_login_timeout"`
+	// MaxMailboxes bounds the mailboxes of one account.
+	MaxMailboxes int `toml:"max_mailboxes"`
+	// ExemptNetworks lists networks whose clients are neither slowed after
+	// failed logins nor held to MaxConnectionsPerIP.
+	ExemptNetworks []string `toml:"exempt_networks"`
+}
+
+// Exempt parses ExemptNetworks.
+func (l LimitsConfig) Exempt() ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, s := range l.ExemptNetworks {
+		p, err := parseNetwork(s)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
+}
+
+// DefaultLimits is the default [limits] section.
+var DefaultLimits = LimitsConfig{
+	LoginFreeFailures:      5,
+	LoginDelay:             Duration(time.Second),
+	LoginMaxDelay:          Duration(30 * time.Second),
+	LoginForget:            Duration(time.Hour),
+	LockoutFailures:        10,
+	Lockout:                Duration(15 * time.Minute),
+	MaxConnectionsPerIP:    50,
+	MaxConnections:         10000,
+	MaxCommandsBeforeLogin: 50,
+	PreLoginTimeout:        Duration(time.Minute),
+	MaxMailboxes:           10000,
+}
+
+func defaultLimits() LimitsConfig {
+	l := DefaultLimits
+	l.ExemptNetworks = []string{}
+	return l
 }
 
 // DefaultTrustedNetworks is the default auth.trusted_networks: loopback.
@@ -234,9 +310,11 @@ func Default() *Config {
 			Lock:        true,
 			Expire:      -1,
 		},
-		Sieve: SieveConfig{MaxScriptSize: 1 << 20, MaxScripts: 20, MaxRedirects: 4},
-		Relay: RelayConfig{TLS: RelayTLSStartTLS},
-		Auth:  AuthConfig{TrustedNetworks: slices.Clone(DefaultTrustedNetworks)},
+		Sieve:  SieveConfig{MaxScriptSize: 1 << 20, MaxScripts: 20, MaxRedirects: 4},
+		Relay:  RelayConfig{TLS: RelayTLSStartTLS},
+		TLS:    TLSConfig{ACMEHTTP: ":80"},
+		Auth:   AuthConfig{TrustedNetworks: slices.Clone(DefaultTrustedNetworks)},
+		Limits: defaultLimits(),
 	}
 }
 
@@ -439,6 +517,16 @@ func (c *Config) Validate() error {
 		return bad("tls.cert", "must be set when tls.key is")
 	case c.TLS.Key == "" && c.TLS.Cert != "":
 		return bad("tls.key", "must be set when tls.cert is")
+	case c.TLS.ACME && c.TLS.Cert != "":
+		return bad("tls.acme", "cannot be used with tls.cert and tls.key: choose one")
+	}
+	if c.TLS.ACME {
+		if err := checkListen(c.TLS.ACMEHTTP); err != nil || c.TLS.ACMEHTTP == "" {
+			return bad("tls.acme_http", `must be the "host:port" where the CA's http-01 challenges arrive (port 80 from the outside), got %q`, c.TLS.ACMEHTTP)
+		}
+		if !strings.Contains(c.Hostname, ".") {
+			return bad("tls.acme", "needs a public host name in hostname, got %q", c.Hostname)
+		}
 	}
 	// RFC 8314: imaps and pop3s speak TLS from the first byte.
 	for _, l := range []Listener{{"imaps", c.Listen.IMAPS}, {"pop3s", c.Listen.POP3S}} {
@@ -448,6 +536,54 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Auth.Networks(); err != nil {
 		return bad("auth.trusted_networks", "%v", err)
+	}
+	return c.Limits.validate(bad)
+}
+
+func (l LimitsConfig) validate(bad func(key, format string, args ...any) error) error {
+	for _, k := range []struct {
+		key string
+		v   int
+	}{
+		{"limits.login_free_failures", l.LoginFreeFailures},
+		{"limits.lockout_failures", l.LockoutFailures},
+		{"limits.max_connections_per_ip", l.MaxConnectionsPerIP},
+		{"limits.max_connections", l.MaxConnections},
+		{"limits.max_commands_before_login", l.MaxCommandsBeforeLogin},
+		{"limits.max_mailboxes", l.MaxMailboxes},
+	} {
+		if k.v < 0 {
+			return bad(k.key, "must not be negative (0 turns the limit off), got %d", k.v)
+		}
+	}
+	for _, k := range []struct {
+		key string
+		v   Duration
+	}{
+		{"limits.login_delay", l.LoginDelay},
+		{"limits.login_max_delay", l.LoginMaxDelay},
+		{"limits.login_forget", l.LoginForget},
+		{"limits.lockout", l.Lockout},
+		{"limits.pre_login_timeout", l.PreLoginTimeout},
+	} {
+		if k.v < 0 {
+			return bad(k.key, "must not be negative, got %q", FormatDuration(time.Duration(k.v)))
+		}
+	}
+	if l.LoginMaxDelay < l.LoginDelay {
+		return bad("limits.login_max_delay", "must be at least limits.login_delay (%s), got %q", FormatDuration(time.Duration(l.LoginDelay)), FormatDuration(time.Duration(l.LoginMaxDelay)))
+	}
+	if l.LoginForget == 0 {
+		return bad("limits.login_forget", "must be greater than 0")
+	}
+	if l.LockoutFailures > 0 && l.Lockout == 0 {
+		return bad("limits.lockout", "must be greater than 0 when limits.lockout_failures is set (set lockout_failures = 0 to turn lockout off)")
+	}
+	if l.PreLoginTimeout == 0 {
+		return bad("limits.pre_login_timeout", "must be greater than 0")
+	}
+	if _, err := l.Exempt(); err != nil {
+		return bad("limits.exempt_networks", "%v", err)
 	}
 	return nil
 }

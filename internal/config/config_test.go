@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -171,8 +172,9 @@ trusted_networks = ["10.0.0.0/8", "2001:db8::1"]
 					POP3:     Default().POP3,
 					Sieve:    Default().Sieve,
 					Relay:    Default().Relay,
-					TLS:      TLSConfig{Cert: "/etc/ssl/mx.pem", Key: "/base/keys/mx.key"},
+					TLS:      TLSConfig{Cert: "/etc/ssl/mx.pem", Key: "/base/keys/mx.key", ACMEHTTP: ":80"},
 					Auth:     AuthConfig{TrustedNetworks: []string{"10.0.0.0/8", "2001:db8::1"}},
+					Limits:   Default().Limits,
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("got %+v\nwant %+v", c, want)
@@ -308,6 +310,13 @@ func TestValidate(t *testing.T) {
 			c.TLS = TLSConfig{Cert: "/c.pem", Key: "/k.pem"}
 		}, ""},
 		{"trusted networks empty", func(c *Config) { c.Auth.TrustedNetworks = nil }, ""},
+		{"acme", func(c *Config) { c.Hostname = "mx.example.org"; c.TLS.ACME = true; c.Listen.IMAPS = ":993" }, ""},
+		{"acme and cert", func(c *Config) {
+			c.Hostname = "mx.example.org"
+			c.TLS = TLSConfig{Cert: "/c.pem", Key: "/k.pem", ACME: true, ACMEHTTP: ":80"}
+		}, `config: tls.acme: cannot be used with tls.cert`},
+		{"acme without port", func(c *Config) { c.Hostname = "mx.example.org"; c.TLS.ACME = true; c.TLS.ACMEHTTP = "" }, `config: tls.acme_http:`},
+		{"acme on a local name", func(c *Config) { c.Hostname = "localhost"; c.TLS.ACME = true }, `config: tls.acme: needs a public host name`},
 		{"trusted networks mixed", func(c *Config) {
 			c.Auth.TrustedNetworks = []string{"192.0.2.0/24", "192.0.2.7", "2001:db8::/32", "::1", "10.1.2.3/8"}
 		}, ""},
@@ -371,8 +380,12 @@ func TestRenderRoundTripNonDefault(t *testing.T) {
 			Expire: 30, LoginDelay: 60},
 		Sieve: SieveConfig{MaxScriptSize: 4096, MaxScripts: 3, MaxRedirects: 1},
 		Relay: RelayConfig{Address: "smarthost:587", Username: "u", Password: `p"w`, TLS: "none", InsecureSkipVerify: true},
-		TLS:   TLSConfig{Cert: "/etc/ssl/a \"b\".pem", Key: "/etc/ssl/private/ü.key"},
+		TLS:   TLSConfig{Cert: "/etc/ssl/a \"b\".pem", Key: "/etc/ssl/private/ü.key", ACMEEmail: "ops@example.org", ACMEDirectory: "https://ca.example/dir", ACMEHTTP: "127.0.0.1:8080"},
 		Auth:  AuthConfig{TrustedNetworks: []string{"192.0.2.0/24", "2001:db8::/32"}},
+		Limits: LimitsConfig{LoginFreeFailures: 3, LoginDelay: Duration(250 * time.Millisecond), LoginMaxDelay: Duration(90 * time.Minute),
+			LoginForget: Duration(25 * time.Hour), LockoutFailures: 0, Lockout: Duration(time.Hour + time.Second),
+			MaxConnectionsPerIP: 7, MaxConnections: 99, MaxCommandsBeforeLogin: 5, PreLoginTimeout: Duration(10 * time.Second),
+			MaxMailboxes: 12, ExemptNetworks: []string{"198.51.100.0/24"}},
 	}
 	got, err := Parse(Render(c), "/elsewhere")
 	if err != nil {

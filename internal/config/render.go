@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"time"
 	"unicode/utf8"
 )
 
@@ -23,6 +24,7 @@ func Render(c *Config) []byte {
 var renderTmpl = template.Must(template.New("mailroom.toml").Funcs(template.FuncMap{
 	"q":    tomlString,
 	"size": tomlSize,
+	"dur":  tomlDuration,
 }).Parse(`# mailroom configuration (TOML, https://toml.io).
 #
 # Every key is listed below with its meaning. Unknown keys are errors, so a
@@ -153,6 +155,18 @@ cert = {{q .TLS.Cert}}
 # Private key (PEM) of cert; keep it readable by the server only.
 # Default: "".
 key = {{q .TLS.Key}}
+# Instead of cert and key: get certificates for hostname from an ACME CA
+# (Let's Encrypt unless acme_directory says otherwise), renewed by the
+# server and kept in the data directory. The CA checks the name over HTTP
+# on port 80, answered on acme_http. Default: false.
+acme = {{.TLS.ACME}}
+# Contact address given to the CA (expiry notices). Default: "".
+acme_email = {{q .TLS.ACMEEmail}}
+# ACME directory URL of the CA; "" is Let's Encrypt. Default: "".
+acme_directory = {{q .TLS.ACMEDirectory}}
+# Address answering the CA's http-01 challenges; port 80 as seen from the
+# internet. Default: ":80".
+acme_http = {{q .TLS.ACMEHTTP}}
 
 [auth]
 # Networks whose clients may log in to IMAP, POP3 and ManageSieve with a
@@ -162,7 +176,59 @@ key = {{q .TLS.Key}}
 # SASL, ManageSieve answers ENCRYPT-NEEDED). [] trusts no network.
 # Default: ["127.0.0.0/8", "::1/128"].
 trusted_networks = [{{range $i, $n := .Auth.TrustedNetworks}}{{if $i}}, {{end}}{{q $n}}{{end}}]
+
+[limits]
+# Abuse limits. Durations are strings such as "500ms", "30s", "15m", "1h".
+# A count of 0 turns that limit off.
+#
+# Failed logins (IMAP, POP3, ManageSieve) from one client address (an IPv6
+# client's /64) answered without extra delay. After that, every login
+# attempt from the address waits login_delay first, doubling with each
+# further failure up to login_max_delay; other addresses are not slowed.
+# A successful login clears the address's record. Default: 5.
+login_free_failures = {{.Limits.LoginFreeFailures}}
+# First delay after login_free_failures; "0s" turns delays off.
+# Default: "1s".
+login_delay = {{dur .Limits.LoginDelay}}
+# Longest delay. Default: "30s".
+login_max_delay = {{dur .Limits.LoginMaxDelay}}
+# An address or account starts again with a clean record this long after
+# its last failed login. Default: "1h".
+login_forget = {{dur .Limits.LoginForget}}
+# Failed logins of one account (from any address) that lock it for
+# lockout. The lockout only applies to addresses with failed logins of
+# their own, so the owner, from an address that has not been guessing,
+# still logs in. A locked-out attempt is answered exactly like a wrong
+# password, whether or not the account exists. Default: 10.
+lockout_failures = {{.Limits.LockoutFailures}}
+# How long an account stays locked. Default: "15m".
+lockout = {{dur .Limits.Lockout}}
+# Open connections from one client address over all listeners; more are
+# answered "too many connections" in the protocol's words and closed.
+# Default: 50.
+max_connections_per_ip = {{.Limits.MaxConnectionsPerIP}}
+# Open connections over all listeners. Default: 10000.
+max_connections = {{.Limits.MaxConnections}}
+# Commands an IMAP, POP3 or ManageSieve connection may send before logging
+# in; the next one ends the connection. Default: 50.
+max_commands_before_login = {{.Limits.MaxCommandsBeforeLogin}}
+# Wait for each command before login (IMAP and ManageSieve; POP3 keeps the
+# 10 minutes RFC 1939 asks for). Default: "1m".
+pre_login_timeout = {{dur .Limits.PreLoginTimeout}}
+# Mailboxes one account may have; IMAP CREATE and RENAME beyond it answer
+# NO [LIMIT]. Default: 10000.
+max_mailboxes = {{.Limits.MaxMailboxes}}
+# Networks (as in auth.trusted_networks) whose clients are neither slowed
+# nor locked out after failed logins and not held to
+# max_connections_per_ip. Being in auth.trusted_networks exempts nothing.
+# Default: [].
+exempt_networks = [{{range $i, $n := .Limits.ExemptNetworks}}{{if $i}}, {{end}}{{q $n}}{{end}}]
 `))
+
+// tomlDuration writes a duration as a quoted string.
+func tomlDuration(d Duration) string {
+	return strconv.Quote(FormatDuration(time.Duration(d)))
+}
 
 // tomlSize writes a size as an integer when it has no unit, else as a
 // quoted string.

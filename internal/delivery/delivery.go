@@ -32,12 +32,15 @@ import (
 // Options configure an Agent.
 type Options struct {
 	Hostname         string
-	PlusFolder       bool  // file user+tag@ mail into folder "tag" when it exists
-	PlusFolderCreate bool  // … creating it when missing
-	MaxMessageSize   int64 // 0: unlimited
-	QuotaPermanent   bool  // a full mailbox is a permanent failure (552 5.2.2), not 452 4.2.2
-	SpoolDir         string
-	Logger           *slog.Logger
+	PlusFolder       bool // file user+tag@ mail into folder "tag" when it exists
+	PlusFolderCreate bool // … creating it when missing
+	// MaxMailboxes bounds the mailboxes of an account that delivery may
+	// create (plus_folder_create, Sieve fileinto :create); 0 is no limit.
+	MaxMailboxes   int
+	MaxMessageSize int64 // 0: unlimited
+	QuotaPermanent bool  // a full mailbox is a permanent failure (552 5.2.2), not 452 4.2.2
+	SpoolDir       string
+	Logger         *slog.Logger
 	// Sieve runs each account's active script (nil: no filtering).
 	Sieve *sieve.Runtime
 	// Nudge is called after a delivery queued mail for the outbox
@@ -272,14 +275,19 @@ func (a *Agent) mailbox(ctx context.Context, acc *store.Account, folder string) 
 			}
 			if errors.Is(err, store.ErrNotFound) {
 				// The detail's case may differ from the folder's.
-				if mbs, err := a.st.Mailboxes(ctx, acc.ID); err == nil {
+				mbs, err := a.st.Mailboxes(ctx, acc.ID)
+				if err == nil {
 					for i := range mbs {
 						if strings.EqualFold(mbs[i].Name, name) {
 							return &mbs[i], nil
 						}
 					}
 				}
-				if a.opts.PlusFolderCreate {
+				full := a.opts.MaxMailboxes > 0 && len(mbs) >= a.opts.MaxMailboxes
+				if a.opts.PlusFolderCreate && full {
+					a.log.Warn("plus folder not created: mailbox limit reached", "account", acc.Address, "folder", name)
+				}
+				if a.opts.PlusFolderCreate && !full {
 					mb, err := a.st.CreateMailbox(ctx, acc.ID, store.NewMailbox{Name: name, Subscribed: true})
 					if err == nil || errors.Is(err, store.ErrExists) {
 						if err != nil { // created meanwhile by another delivery

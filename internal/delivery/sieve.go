@@ -224,7 +224,8 @@ func (a *Agent) sieveMailbox(ctx context.Context, acc *store.Account, folder str
 		a.log.Error("mailbox", "account", acc.Address, "err", err)
 		return nil, ErrTemporary
 	}
-	if mbs, err := a.st.Mailboxes(ctx, acc.ID); err == nil {
+	mbs, err := a.st.Mailboxes(ctx, acc.ID)
+	if err == nil {
 		for i := range mbs {
 			if strings.EqualFold(mbs[i].Name, k.Mailbox) {
 				return &mbs[i], nil
@@ -233,6 +234,9 @@ func (a *Agent) sieveMailbox(ctx context.Context, acc *store.Account, folder str
 	}
 	if !k.Create {
 		return nil, errFallback{fmt.Errorf("fileinto %q: no such mailbox", k.Mailbox)}
+	}
+	if a.opts.MaxMailboxes > 0 && len(mbs) >= a.opts.MaxMailboxes {
+		return nil, errFallback{fmt.Errorf("fileinto :create %q: the account has %d mailboxes, the most allowed", k.Mailbox, len(mbs))}
 	}
 	mb, err = a.st.CreateMailbox(ctx, acc.ID, store.NewMailbox{Name: k.Mailbox, Subscribed: true})
 	if errors.Is(err, store.ErrExists) {

@@ -356,3 +356,18 @@ func TestRedirectLoop(t *testing.T) {
 		t.Fatalf("redirected a loop: %v", q)
 	}
 }
+
+func TestMailboxLimitOnDeliveryCreate(t *testing.T) {
+	f := newFixture(t, delivery.Options{PlusFolder: true, PlusFolderCreate: true, MaxMailboxes: len(store.DefaultMailboxes)})
+	errs, err := f.agent.Deliver(ctx, env("alice+newfolder@example.test"), strings.NewReader("Subject: x\r\n\r\nbody\r\n"))
+	if err != nil || errs[0] != nil {
+		t.Fatalf("deliver: %v %v", errs, err)
+	}
+	a, _ := f.st.Account(ctx, "alice@example.test")
+	if _, err := f.st.Mailbox(ctx, a.ID, "newfolder"); err == nil {
+		t.Fatal("a mailbox was created past the limit")
+	}
+	if got := f.inbox(t, "alice@example.test"); len(got) != 1 {
+		t.Fatalf("INBOX has %d messages, want the delivery there", len(got))
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"mailroom/internal/sasl"
 	"mailroom/internal/store"
 )
 
@@ -322,9 +323,14 @@ func (d *Directory) AddAccount(ctx context.Context, address, password string, qu
 	if err != nil {
 		return nil, err
 	}
+	scram, err := scramFor(password)
+	if err != nil {
+		return nil, err
+	}
 	acct, err := d.st.CreateAccount(ctx, store.NewAccount{
 		Address:       a.String(),
 		PasswordHash:  hash,
+		SCRAM:         scram,
 		QuotaBytes:    quotaBytes,
 		QuotaMessages: quotaMessages,
 	})
@@ -357,7 +363,8 @@ func (d *Directory) Accounts(ctx context.Context) ([]store.Account, error) {
 	return as, nil
 }
 
-// SetPassword replaces an account's password.
+// SetPassword replaces an account's password, and its SCRAM keys with
+// keys made from the new one.
 func (d *Directory) SetPassword(ctx context.Context, address, password string) error {
 	acct, err := d.Account(ctx, address)
 	if err != nil {
@@ -367,8 +374,18 @@ func (d *Directory) SetPassword(ctx context.Context, address, password string) e
 	if err != nil {
 		return err
 	}
+	scram, err := scramFor(password)
+	if err != nil {
+		return err
+	}
+	// The store clears the old keys with the new hash, so a failure
+	// between the two steps leaves no keys (filled in at the next
+	// password login), never the old password's.
 	if err := d.st.SetPasswordHash(ctx, acct.Address, hash); err != nil {
 		return fmt.Errorf("account %s: %w", acct.Address, err)
+	}
+	if err := d.st.SetSCRAM(ctx, acct.Address, hash, scram); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("account %s: password set, but storing its SCRAM keys failed (they are stored at the next login): %w", acct.Address, err)
 	}
 	return nil
 }
@@ -590,6 +607,7 @@ func (d *Directory) Authenticate(ctx context.Context, username, password string)
 	e, ok := d.logins[key]
 	d.loginsMu.Unlock()
 	if ok && e.hash == acct.PasswordHash && now.Before(e.expires) {
+		d.fillSCRAM(ctx, acct, password)
 		return acct, nil
 	}
 	if !d.verifyBounded(ctx, acct.PasswordHash, password) {
@@ -600,7 +618,9 @@ func (d *Directory) Authenticate(ctx context.Context, username, password string)
 		// password is at hand. A failure only postpones it.
 		if h, err := d.params.Hash(password); err == nil {
 			if err := d.st.SetPasswordHash(ctx, acct.Address, h); err == nil {
-				acct.PasswordHash = h
+				// The store cleared the SCRAM keys with the old hash;
+				// fillSCRAM below stores them again for the new one.
+				acct.PasswordHash, acct.SCRAM = h, ""
 			}
 		}
 	}
@@ -610,7 +630,70 @@ func (d *Directory) Authenticate(ctx context.Context, username, password string)
 	}
 	d.logins[key] = loginEntry{hash: acct.PasswordHash, expires: now.Add(loginCacheTTL)}
 	d.loginsMu.Unlock()
+	d.fillSCRAM(ctx, acct, password)
 	return acct, nil
+}
+
+// scramFor returns the encoded SCRAM-SHA-256 keys of a password, prepared
+// as for the password hash.
+func scramFor(password string) (string, error) {
+	prepared, err := preparePassword(password)
+	if err != nil {
+		return "", err
+	}
+	k, err := sasl.NewSCRAMKeys(prepared)
+	if err != nil {
+		return "", err
+	}
+	return k.String(), nil
+}
+
+// needsSCRAM reports whether an account lacks usable SCRAM keys with the
+// current iteration count.
+func needsSCRAM(acct *store.Account) bool {
+	k, err := sasl.ParseSCRAMKeys(acct.SCRAM)
+	return err != nil || k.Iterations != sasl.DefaultIterations
+}
+
+// fillSCRAM stores SCRAM keys for an account that has none (created before
+// SCRAM, or its keys were cleared) after a successful password login, now
+// that the password is at hand. A failure only postpones it; a password
+// changed meanwhile makes the store refuse the keys.
+func (d *Directory) fillSCRAM(ctx context.Context, acct *store.Account, password string) {
+	if !needsSCRAM(acct) {
+		return
+	}
+	scram, err := scramFor(password)
+	if err != nil {
+		return
+	}
+	if d.st.SetSCRAM(ctx, acct.Address, acct.PasswordHash, scram) == nil {
+		acct.SCRAM = scram
+	}
+}
+
+// SCRAMKeys returns the SCRAM-SHA-256 keys and the account of username
+// (the account's full address, as for Authenticate), for a SCRAM exchange.
+// An unknown user and an account without keys both give ErrAuthFailed: the
+// caller then goes on with fake keys (sasl.SCRAMLookup) so that neither
+// shows. A store failure gives a different, wrapped error.
+func (d *Directory) SCRAMKeys(ctx context.Context, username string) (*sasl.SCRAMKeys, *store.Account, error) {
+	a, err := ParseAddress(username)
+	if err != nil {
+		return nil, nil, ErrAuthFailed
+	}
+	acct, err := d.st.Account(ctx, a.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, ErrAuthFailed
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("scram keys %s: %w", a, err)
+	}
+	k, err := sasl.ParseSCRAMKeys(acct.SCRAM)
+	if err != nil {
+		return nil, nil, ErrAuthFailed
+	}
+	return k, acct, nil
 }
 
 func (d *Directory) loginKey(address, password string) [32]byte {

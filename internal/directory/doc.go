@@ -18,7 +18,10 @@
 // named alice+lists.
 //
 // Passwords are hashed with argon2id (RFC 9106) into PHC strings; they are
-// prepared with the RFC 8265 OpaqueString profile first.
+// prepared with the RFC 8265 OpaqueString profile first. Beside the hash,
+// each account keeps SCRAM-SHA-256 keys (RFC 5802 §3: salt, iteration
+// count, StoredKey, ServerKey; never the password), made whenever the
+// password is set, and at a password login for accounts that have none.
 //
 // Creating an account creates its default mailboxes (INBOX and the RFC 6154
 // special-use mailboxes Drafts, Sent, Trash, Junk and Archive): the store

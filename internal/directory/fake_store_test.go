@@ -87,7 +87,7 @@ func (m *memStore) CreateAccount(_ context.Context, a store.NewAccount) (*store.
 	}
 	m.nextID++
 	acct := &store.Account{
-		ID: m.nextID, Address: a.Address, PasswordHash: a.PasswordHash,
+		ID: m.nextID, Address: a.Address, PasswordHash: a.PasswordHash, SCRAM: a.SCRAM,
 		QuotaBytes: a.QuotaBytes, QuotaMessages: a.QuotaMessages, Created: time.Now(),
 	}
 	m.accounts[k] = acct
@@ -138,7 +138,18 @@ func (m *memStore) SetPasswordHash(_ context.Context, address, hash string) erro
 	if !ok {
 		return store.ErrNotFound
 	}
-	a.PasswordHash = hash
+	a.PasswordHash, a.SCRAM = hash, ""
+	return nil
+}
+
+func (m *memStore) SetSCRAM(_ context.Context, address, passwordHash, scram string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.accounts[strings.ToLower(address)]
+	if !ok || a.PasswordHash != passwordHash {
+		return store.ErrNotFound
+	}
+	a.SCRAM = scram
 	return nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"mailroom/internal/directory"
+	"mailroom/internal/sasl"
+	"mailroom/internal/store"
 )
 
 func init() {
@@ -30,9 +32,12 @@ func (s *session) capabilities() string {
 		if s.srv.opts.TLSConfig != nil && !s.tls {
 			caps = append(caps, "STARTTLS")
 		}
-		if s.plaintextAllowed() {
-			caps = append(caps, "AUTH=PLAIN")
-		} else {
+		// RFC 9051 §7.2.2 AUTH=: PLAIN and LOGIN only where a password
+		// may be sent; SCRAM sends none and is offered everywhere.
+		for _, m := range s.saslMechanisms() {
+			caps = append(caps, "AUTH="+m)
+		}
+		if !s.plaintextAllowed() {
 			caps = append(caps, "LOGINDISABLED")
 		}
 		return strings.Join(caps, " ")
@@ -106,19 +111,29 @@ func cmdLogin(s *session, cmd *command) error {
 }
 
 func (s *session) login(user, pass, mech string) error {
-	acct, err := s.srv.auth.Authenticate(s.ctx, user, pass)
+	acct, err := s.srv.authenticate(s.ctx, s.conn.RemoteAddr(), user, pass)
 	if err != nil {
 		if errors.Is(err, directory.ErrAuthFailed) {
-			s.log.Info("imap login failed", "user", sanitize(user), "mech", mech)
-			select {
-			case <-time.After(s.srv.opts.AuthFailDelay):
-			case <-s.ctx.Done():
-			}
-			return no("AUTHENTICATIONFAILED", "invalid credentials")
+			return s.loginFailed(user, mech)
 		}
 		s.log.Error("imap login", "err", err)
 		return no("UNAVAILABLE", "authentication is temporarily unavailable")
 	}
+	return s.loggedIn(acct, mech)
+}
+
+// loginFailed answers bad credentials, after Options.AuthFailDelay.
+func (s *session) loginFailed(user, mech string) error {
+	s.log.Info("imap login failed", "user", sanitize(user), "mech", mech)
+	select {
+	case <-time.After(s.srv.opts.AuthFailDelay):
+	case <-s.ctx.Done():
+	}
+	return no("AUTHENTICATIONFAILED", "invalid credentials")
+}
+
+// loggedIn enters the authenticated state as acct.
+func (s *session) loggedIn(acct *store.Account, mech string) error {
 	s.acct = acct
 	s.state = stateAuth
 	s.log = s.log.With("user", acct.Address)
@@ -127,7 +142,8 @@ func (s *session) login(user, pass, mech string) error {
 	return okCode("CAPABILITY "+s.capabilities(), "logged in")
 }
 
-// RFC 9051 §6.2.2, SASL-IR (RFC 4959), PLAIN (RFC 4616).
+// RFC 9051 §6.2.2, SASL-IR (RFC 4959), PLAIN (RFC 4616); LOGIN and
+// SCRAM-SHA-256(-PLUS) are in authsasl.go.
 func cmdAuthenticate(s *session, cmd *command) error {
 	if !s.dec.SP() {
 		return s.syntax()
@@ -149,8 +165,8 @@ func cmdAuthenticate(s *session, cmd *command) error {
 	if err := s.endLine(); err != nil {
 		return err
 	}
-	if !strings.EqualFold(mech, "PLAIN") {
-		return no("CANNOT", "unsupported authentication mechanism")
+	if !strings.EqualFold(mech, sasl.Plain) {
+		return s.authenticateSASL(strings.ToUpper(mech), ir, haveIR)
 	}
 	if !s.plaintextAllowed() {
 		return no("PRIVACYREQUIRED", "use TLS before sending a password")
@@ -162,7 +178,7 @@ func cmdAuthenticate(s *session, cmd *command) error {
 		}
 		line, err := s.dec.ReadLine()
 		if err != nil {
-			return err
+			return &parseError{err} // too long or I/O: BYE and close
 		}
 		if line == "*" {
 			return badArg("authentication cancelled")

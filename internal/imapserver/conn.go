@@ -59,6 +59,7 @@ type session struct {
 	searchRes []uint32
 
 	bad        int  // syntax errors in a row
+	preAuth    int  // commands before login (Options.MaxPreAuthCommands)
 	compressed bool // COMPRESS=DEFLATE is on (RFC 4978)
 
 	closeOnce    sync.Once
@@ -169,6 +170,13 @@ func (s *session) serve() {
 				s.goodbye("autologout: idle for too long")
 			}
 			return
+		}
+		if s.state == stateNotAuth && s.srv.opts.MaxPreAuthCommands > 0 {
+			if s.preAuth++; s.preAuth > s.srv.opts.MaxPreAuthCommands {
+				s.log.Info("imap: too many commands before login")
+				s.goodbye("too many commands before login")
+				return
+			}
 		}
 		if !s.readCommand() {
 			return

@@ -303,6 +303,9 @@ func cmdCreate(s *session, cmd *command) error {
 	if name == "INBOX" {
 		return no("ALREADYEXISTS", "INBOX always exists")
 	}
+	if err := s.roomForMailboxes(levels(name)...); err != nil {
+		return err
+	}
 	// RFC 9051 §6.3.4: create missing superior levels as well.
 	parts := strings.Split(name, string(store.Delimiter))
 	for i := 1; i < len(parts); i++ {
@@ -331,10 +334,14 @@ func cmdDelete(s *session, cmd *command) error {
 		return s.syntax()
 	}
 	name, err := s.readMailboxName()
-	if err != nil {
+	if perr := (*parseError)(nil); errors.As(err, &perr) {
 		return err
 	}
+	// An invalid name is answered after the end of the line is read.
 	if err := s.endLine(); err != nil {
+		return err
+	}
+	if err != nil {
 		return err
 	}
 	if name == "INBOX" {
@@ -373,6 +380,15 @@ func cmdRename(s *session, cmd *command) error {
 	if terr != nil {
 		return terr
 	}
+	// New superior levels count, and so does the new mailbox of a RENAME
+	// INBOX (INBOX stays).
+	created := levels(to)
+	if from != "INBOX" {
+		created = created[:len(created)-1]
+	}
+	if err := s.roomForMailboxes(created...); err != nil {
+		return err
+	}
 	// Superior levels of the new name are created as for CREATE.
 	parts := strings.Split(to, string(store.Delimiter))
 	for i := 1; i < len(parts); i++ {
@@ -400,10 +416,14 @@ func cmdSubscribe(s *session, cmd *command) error {
 		return s.syntax()
 	}
 	name, err := s.readMailboxName()
-	if err != nil {
+	if perr := (*parseError)(nil); errors.As(err, &perr) {
 		return err
 	}
+	// An invalid name is answered after the end of the line is read.
 	if err := s.endLine(); err != nil {
+		return err
+	}
+	if err != nil {
 		return err
 	}
 	err = s.srv.st.SetSubscribed(s.ctx, s.acct.ID, name, cmd.name == "SUBSCRIBE")
@@ -416,4 +436,46 @@ func cmdSubscribe(s *session, cmd *command) error {
 		return no("NONEXISTENT", "no such mailbox")
 	}
 	return err
+}
+
+// levels returns name and its superior levels, outermost first:
+// "a/b/c" gives "a", "a/b", "a/b/c".
+func levels(name string) []string {
+	var out []string
+	for i := range len(name) {
+		if name[i] == store.Delimiter {
+			out = append(out, name[:i])
+		}
+	}
+	return append(out, name)
+}
+
+// roomForMailboxes answers NO [LIMIT] (RFC 5530) when creating those of
+// names that do not exist would take the account over
+// Options.MaxMailboxes. Two sessions creating at once may both pass: the
+// limit is against a flood, not exact.
+func (s *session) roomForMailboxes(names ...string) error {
+	limit := s.srv.opts.MaxMailboxes
+	if limit <= 0 || len(names) == 0 {
+		return nil
+	}
+	mbs, err := s.srv.st.Mailboxes(s.ctx, s.acct.ID)
+	if err != nil {
+		return err
+	}
+	have := make(map[string]bool, len(mbs))
+	for _, m := range mbs {
+		have[m.Name] = true
+	}
+	n := len(mbs)
+	for _, name := range names {
+		if !have[name] {
+			have[name] = true
+			n++
+		}
+	}
+	if n > len(mbs) && n > limit {
+		return no("LIMIT", "too many mailboxes: an account may have %d", limit)
+	}
+	return nil
 }

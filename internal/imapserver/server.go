@@ -33,6 +33,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mailroom/internal/directory"
+	"mailroom/internal/limits"
 	"mailroom/internal/store"
 )
 
@@ -83,6 +85,15 @@ type Options struct {
 	// Watch wake-ups (a safety net). Default 1s... the store's own poller
 	// already covers other processes, so the default is 30s.
 	PollInterval time.Duration
+	// Logins slows down and locks out password guessing (shared with the
+	// other protocols); nil limits nothing.
+	Logins *limits.Logins
+	// MaxPreAuthCommands is how many commands a connection may send
+	// before logging in; the next one gets BYE. 0 is unlimited.
+	MaxPreAuthCommands int
+	// MaxMailboxes bounds the mailboxes of an account: CREATE and RENAME
+	// that would make more answer NO [LIMIT]. 0 is unlimited.
+	MaxMailboxes int
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -224,6 +235,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		return ctx.Err()
 	}
+}
+
+// authenticate checks credentials under Options.Logins. A locked-out
+// attempt fails like a wrong password (directory.ErrAuthFailed).
+func (s *Server) authenticate(ctx context.Context, remote net.Addr, user, pass string) (*store.Account, error) {
+	return limits.Authenticate(ctx, s.opts.Logins, remote, user, directory.ErrAuthFailed, func() (*store.Account, error) {
+		return s.auth.Authenticate(ctx, user, pass)
+	})
 }
 
 // claimRecent gives \Recent (RFC 3501 §2.3.2) to the UIDs above the

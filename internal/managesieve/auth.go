@@ -10,27 +10,30 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
-)
 
-// saslMechanisms is the SASL capability (RFC 5804 §1.7), in the order
-// offered.
-var saslMechanisms = []string{sasl.Plain}
+	mrsasl "mailroom/internal/sasl"
+)
 
 // errAuthzDenied is a PLAIN authorization identity other than the user's
 // own: mailroom has no proxy authorization.
 var errAuthzDenied = errors.New("managesieve: authorization identity differs from authentication identity")
 
 // newSASLServer returns the server side of a mechanism named in
-// saslMechanisms (upper case), which on success sets *scripts.
+// saslMechanisms (upper case), which on success sets *scripts. LOGIN and
+// SCRAM-SHA-256(-PLUS) are in authsasl.go.
 func (c *conn) newSASLServer(mech string, scripts *Scripts) sasl.Server {
 	switch mech {
+	case mrsasl.Login:
+		return c.newLoginServer(scripts)
+	case mrsasl.SCRAMSHA256, mrsasl.SCRAMSHA256Plus:
+		return c.newSCRAMServer(mech, scripts)
 	case sasl.Plain:
 		// RFC 4616 §2: message = [authzid] UTF8NUL authcid UTF8NUL passwd.
 		return sasl.NewPlainServer(func(identity, username, password string) error {
 			if identity != "" && identity != username {
 				return errAuthzDenied
 			}
-			s, err := c.srv.backend.Authenticate(c.ctx, username, password)
+			s, err := c.srv.authenticate(c.ctx, c.raw.RemoteAddr(), username, password)
 			if err != nil {
 				return err
 			}
@@ -59,9 +62,9 @@ func (c *conn) cmdAuthenticate(args []token) {
 		c.writeResponse(no("", "Unsupported SASL mechanism"))
 		return
 	}
-	// RFC 5804 §2.1.1: PLAIN is meant to run under TLS; ENCRYPT-NEEDED
-	// (§1.3) tells the client to use STARTTLS first.
-	if mech == sasl.Plain && !c.isTLS && c.srv.opts.AllowPlaintext != nil && !c.srv.opts.AllowPlaintext(c.raw.RemoteAddr()) {
+	// RFC 5804 §2.1.1: PLAIN (and LOGIN) is meant to run under TLS;
+	// ENCRYPT-NEEDED (§1.3) tells the client to use STARTTLS first.
+	if (mech == sasl.Plain || mech == mrsasl.Login) && !c.isTLS && c.srv.opts.AllowPlaintext != nil && !c.srv.opts.AllowPlaintext(c.raw.RemoteAddr()) {
 		c.writeResponse(no(codeEncryptNeeded, "Use STARTTLS before logging in with a password"))
 		return
 	}

@@ -38,6 +38,7 @@ type conn struct {
 	badCommands  int
 	authFailures int
 	commands     int
+	preAuth      int  // commands before login (Options.MaxPreAuthCommands)
 	quit         bool // end the connection after this command's response
 	out          []byte
 }
@@ -100,6 +101,9 @@ func (c *conn) serve() {
 			if !c.readFailed(err) {
 				return
 			}
+		} else if c.tooManyPreAuth() {
+			c.log.Info("closing connection", "reason", "too many commands before login")
+			c.bye("", "Too many commands before login")
 		} else {
 			c.commands++
 			c.dispatch(cmd)
@@ -108,6 +112,16 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// tooManyPreAuth counts a command before login and reports whether it is
+// one more than Options.MaxPreAuthCommands.
+func (c *conn) tooManyPreAuth() bool {
+	if c.scripts != nil || c.srv.opts.MaxPreAuthCommands <= 0 {
+		return false
+	}
+	c.preAuth++
+	return c.preAuth > c.srv.opts.MaxPreAuthCommands
 }
 
 // waitForCommand sets the read deadline for the next command. It returns
@@ -229,7 +243,7 @@ func (c *conn) writeCapabilities() {
 		c.out = append(c.out, "\r\n"...)
 	}
 	line("IMPLEMENTATION", implementation)
-	line("SASL", strings.Join(saslMechanisms, " "))
+	line("SASL", strings.Join(c.saslMechanisms(), " "))
 	line("SIEVE", strings.Join(c.srv.backend.Extensions(), " "))
 	// STARTTLS is not offered once TLS is in use (RFC 5804 §1.7) nor after
 	// login, where the command is not allowed (§4 command-nonauth).

@@ -38,6 +38,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"mailroom/internal/limits"
 )
 
 // Options configures a Server. The zero value of every field picks a
@@ -74,6 +76,12 @@ type Options struct {
 	// capability (RFC 5804 §1.7): the number of redirect actions a script
 	// may perform. It must agree with the Sieve engine.
 	MaxRedirects int
+	// Logins slows down and locks out password guessing (shared with the
+	// other protocols); nil limits nothing.
+	Logins *limits.Logins
+	// MaxPreAuthCommands is how many commands a connection may send
+	// before logging in; the next one gets BYE. 0 is unlimited.
+	MaxPreAuthCommands int
 }
 
 const (
@@ -252,6 +260,14 @@ func (s *Server) forceClose() {
 	for _, c := range conns {
 		c.raw.Close()
 	}
+}
+
+// authenticate checks credentials with the Backend under Options.Logins.
+// A locked-out attempt fails like a wrong password (ErrAuthFailed).
+func (s *Server) authenticate(ctx context.Context, remote net.Addr, user, pass string) (Scripts, error) {
+	return limits.Authenticate(ctx, s.opts.Logins, remote, user, ErrAuthFailed, func() (Scripts, error) {
+		return s.backend.Authenticate(ctx, user, pass)
+	})
 }
 
 // track registers a new connection. It returns nil, having closed nc, when

@@ -32,14 +32,14 @@ var passwords = map[string]string{"alice": "secret", "bob": "hunter2", "flaky": 
 var (
 	capsPreAuth = []string{
 		`"IMPLEMENTATION" "mailroom"`,
-		`"SASL" "PLAIN"`,
+		`"SASL" "PLAIN LOGIN"`,
 		`"SIEVE" "fileinto vacation envelope"`,
 		`"UNAUTHENTICATE"`,
 		`"VERSION" "1.0"`,
 	}
 	capsAlice = []string{
 		`"IMPLEMENTATION" "mailroom"`,
-		`"SASL" "PLAIN"`,
+		`"SASL" "PLAIN LOGIN"`,
 		`"SIEVE" "fileinto vacation envelope"`,
 		`"OWNER" "alice"`,
 		`"UNAUTHENTICATE"`,
@@ -75,7 +75,7 @@ func nonAuthTranscripts() []transcript {
 		{name: "capability extras", opts: Options{MaxRedirects: 4}, steps: []step{
 			{"CAPABILITY", w(
 				`"IMPLEMENTATION" "mailroom"`,
-				`"SASL" "PLAIN"`,
+				`"SASL" "PLAIN LOGIN"`,
 				`"SIEVE" "fileinto vacation envelope"`,
 				`"MAXREDIRECTS" "4"`,
 				`"UNAUTHENTICATE"`,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"mailroom/internal/directory"
+	"mailroom/internal/sasl"
 	"mailroom/internal/store"
 )
 
@@ -49,18 +50,25 @@ func (c *conn) cmdPass(args string) error {
 // cmdAuth is AUTH (RFC 5034 §4). Bare AUTH lists the mechanisms, as
 // clients of the older RFC 1734 do.
 func (c *conn) cmdAuth(args string) error {
-	if !c.plaintext {
-		return errPlaintext
-	}
 	mech, initial, hasInitial := strings.Cut(args, " ")
 	if mech == "" {
+		mechs := c.saslMechanisms()
+		if len(mechs) == 0 {
+			return errPlaintext
+		}
 		c.ok("SASL mechanisms follow")
-		c.bw.WriteString("PLAIN\r\n")
+		for _, m := range mechs {
+			c.bw.WriteString(m + "\r\n")
+		}
 		c.endMultiline()
 		return nil
 	}
-	if !strings.EqualFold(mech, "PLAIN") {
-		return badf("unsupported authentication mechanism")
+	if !strings.EqualFold(mech, sasl.Plain) {
+		// LOGIN and SCRAM-SHA-256(-PLUS): authsasl.go.
+		return c.authSASL(strings.ToUpper(mech), initial, hasInitial)
+	}
+	if !c.plaintext {
+		return errPlaintext
 	}
 	var resp string
 	if hasInitial {
@@ -116,33 +124,43 @@ func decodePlain(b64 string) (user, pass string, ok bool) {
 // maildrop snapshot (RFC 1939 §4: the maildrop is locked and its messages
 // numbered).
 func (c *conn) login(user, pass string) error {
-	acc, err := c.srv.auth.Authenticate(c.ctx, user, pass)
+	acc, err := c.srv.authenticate(c.ctx, c.nc.RemoteAddr(), user, pass)
 	if errors.Is(err, directory.ErrAuthFailed) {
-		c.authFailures++
-		c.log.Info("authentication failed", "user", user, "failures", c.authFailures)
-		// A fixed delay slows down guessing; Shutdown cuts it short.
-		if d := c.srv.opts.AuthFailDelay; d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-c.ctx.Done():
-				t.Stop()
-			}
-		}
-		// RFC 3206 §4: [AUTH] is a problem with the credentials.
-		c.writeLine("-ERR [AUTH] authentication failed")
-		if c.authFailures >= maxAuthFailures {
-			c.writeLine("-ERR too many authentication failures, closing connection")
-			return errClose
-		}
-		return nil
+		return c.loginFailed(user)
 	}
 	if err != nil {
 		c.log.Error("authenticate", "user", user, "err", err)
 		// RFC 3206 §4: [SYS/TEMP] is a passing failure of the server.
 		return errorf("SYS/TEMP", "authentication is unavailable, try again later")
 	}
+	return c.loggedIn(acc)
+}
 
+// loginFailed answers bad credentials (after Options.AuthFailDelay) and
+// ends the connection after maxAuthFailures.
+func (c *conn) loginFailed(user string) error {
+	c.authFailures++
+	c.log.Info("authentication failed", "user", user, "failures", c.authFailures)
+	// A fixed delay slows down guessing; Shutdown cuts it short.
+	if d := c.srv.opts.AuthFailDelay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+		}
+	}
+	// RFC 3206 §4: [AUTH] is a problem with the credentials.
+	c.writeLine("-ERR [AUTH] authentication failed")
+	if c.authFailures >= maxAuthFailures {
+		c.writeLine("-ERR too many authentication failures, closing connection")
+		return errClose
+	}
+	return nil
+}
+
+// loggedIn enters TRANSACTION state as acc.
+func (c *conn) loggedIn(acc *store.Account) error {
 	switch c.srv.beginSession(acc.ID, time.Now()) {
 	case loginInUse:
 		c.log.Info("maildrop in use", "user", acc.Address)
@@ -177,7 +195,11 @@ func (c *conn) cmdCapa(args string) error {
 		return badf("CAPA takes no argument")
 	}
 	c.ok("capability list follows")
-	for _, l := range c.srv.capabilities(c.state == stateAuthorization, c.plaintext, c.stlsAvailable()) {
+	var mechs []string
+	if c.state == stateAuthorization {
+		mechs = c.saslMechanisms()
+	}
+	for _, l := range c.srv.capabilities(c.state == stateAuthorization, c.plaintext, c.stlsAvailable(), mechs) {
 		c.bw.WriteString(l)
 		c.bw.WriteString("\r\n")
 	}

@@ -120,6 +120,7 @@ type conn struct {
 	user         string // from USER, waiting for PASS; "" when none
 	authFailures int
 	badCommands  int
+	preAuth      int // commands in AUTHORIZATION state (Options.MaxPreAuthCommands)
 	account      *store.Account
 	drop         *maildrop
 	retrieved    int // RETR commands that sent a message
@@ -195,6 +196,11 @@ func (c *conn) serve() {
 		case err != nil:
 			c.end(err)
 			return
+		case c.tooManyPreAuth():
+			c.writeLine("-ERR too many commands before login, closing connection")
+			c.log.Info("too many commands before login")
+			c.end(errClose)
+			return
 		default:
 			err = c.dispatch(line)
 		}
@@ -202,6 +208,16 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// tooManyPreAuth counts a command in AUTHORIZATION state and reports
+// whether it is one more than Options.MaxPreAuthCommands.
+func (c *conn) tooManyPreAuth() bool {
+	if c.state != stateAuthorization || c.srv.opts.MaxPreAuthCommands <= 0 {
+		return false
+	}
+	c.preAuth++
+	return c.preAuth > c.srv.opts.MaxPreAuthCommands
 }
 
 // reply answers a failed command with -ERR (or ends the connection, for

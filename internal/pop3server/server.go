@@ -38,11 +38,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"mailroom/internal/directory"
+	"mailroom/internal/limits"
 	"mailroom/internal/store"
 )
 
@@ -117,6 +120,13 @@ type Options struct {
 	// TLSConfig enables STLS (RFC 2595 §4); nil turns it off. Implicit
 	// TLS (RFC 8314) needs no option: Serve a tls.NewListener.
 	TLSConfig *tls.Config
+
+	// Logins slows down and locks out password guessing (shared with the
+	// other protocols); nil limits nothing.
+	Logins *limits.Logins
+	// MaxPreAuthCommands is how many commands a connection may send in
+	// AUTHORIZATION state; the next one ends it. 0 is unlimited.
+	MaxPreAuthCommands int
 }
 
 // ErrServerClosed is returned by Serve once Shutdown has been called.
@@ -367,6 +377,14 @@ func (s *Server) untrack(c *conn) {
 	s.mu.Unlock()
 }
 
+// authenticate checks credentials under Options.Logins. A locked-out
+// attempt fails like a wrong password (directory.ErrAuthFailed).
+func (s *Server) authenticate(ctx context.Context, remote net.Addr, user, pass string) (*store.Account, error) {
+	return limits.Authenticate(ctx, s.opts.Logins, remote, user, directory.ErrAuthFailed, func() (*store.Account, error) {
+		return s.auth.Authenticate(ctx, user, pass)
+	})
+}
+
 // loginError is why an authenticated user may not start a session now.
 type loginError int
 
@@ -426,13 +444,17 @@ func (s *Server) plaintextAllowed(remote net.Addr) bool {
 }
 
 // capabilities returns the CAPA lines (RFC 2449 §5) for a session in the
-// given state; stls is whether STLS may be used now.
-func (s *Server) capabilities(authorization, plaintext, stls bool) []string {
+// given state; stls is whether STLS may be used now; mechs are the SASL
+// mechanisms AUTH takes now.
+func (s *Server) capabilities(authorization, plaintext, stls bool, mechs []string) []string {
 	caps := []string{"TOP", "UIDL"}
+	// RFC 2449 §6.3 USER; RFC 5034 §3 SASL. Both are login commands,
+	// offered only before login.
 	if authorization && plaintext {
-		// RFC 2449 §6.3 USER; RFC 5034 §3 SASL. Both are login
-		// commands, offered only before login.
-		caps = append(caps, "USER", "SASL PLAIN")
+		caps = append(caps, "USER")
+	}
+	if authorization && len(mechs) > 0 {
+		caps = append(caps, "SASL "+strings.Join(mechs, " "))
 	}
 	if stls {
 		caps = append(caps, "STLS") // RFC 2595 §4

@@ -40,9 +40,12 @@ func testTLS(t testing.TB) (server, client *tls.Config) {
 
 func noPlaintext(net.Addr) bool { return false }
 
+// capaAuthTLS is capaAuth under TLS, with SCRAM-SHA-256-PLUS.
+var capaAuthTLS = strings.Replace(capaAuth, "SASL SCRAM-SHA-256", "SASL SCRAM-SHA-256-PLUS SCRAM-SHA-256", 1)
+
 // CAPA lines before login: with STLS offered and plain text refused
-// (capaSTLS), and under TLS (capaAuth, from transcript_test.go).
-const capaSTLS = "+OK capability list follows\nTOP\nUIDL\nSTLS\nRESP-CODES\nAUTH-RESP-CODE\nPIPELINING\nEXPIRE 0\nIMPLEMENTATION mailroom\n."
+// (capaSTLS), and under TLS (capaAuthTLS).
+const capaSTLS = "+OK capability list follows\nTOP\nUIDL\nSASL SCRAM-SHA-256\nSTLS\nRESP-CODES\nAUTH-RESP-CODE\nPIPELINING\nEXPIRE 0\nIMPLEMENTATION mailroom\n."
 
 // tlsHandshake continues c over TLS after the server's +OK to STLS.
 func (c *client) tlsHandshake(cfg *tls.Config) *client {
@@ -71,7 +74,7 @@ func TestSTLS(t *testing.T) {
 	c.expect("STLS now", "-ERR STLS takes no argument")
 	c.expect("STLS", "+OK begin TLS negotiation")
 	tc := c.tlsHandshake(cliTLS)
-	tc.expect("CAPA", capaAuth)
+	tc.expect("CAPA", capaAuthTLS)
 	tc.expect("STLS", "-ERR command not permitted when TLS active")
 	tc.login(alice)
 	tc.expect("CAPA", capaTrans)
@@ -99,7 +102,7 @@ func TestSTLSTrusted(t *testing.T) {
 	srvTLS, _ := testTLS(t)
 	ts := startServer(t, f, Options{TLSConfig: srvTLS})
 	c := dial(t, ts.addr)
-	c.expect("CAPA", strings.Replace(capaAuth, "SASL PLAIN\n", "SASL PLAIN\nSTLS\n", 1))
+	c.expect("CAPA", strings.Replace(capaAuth, "PLAIN LOGIN\n", "PLAIN LOGIN\nSTLS\n", 1))
 }
 
 // TestSTLSInjection: commands pipelined behind STLS in the clear are
@@ -166,7 +169,7 @@ func TestPOP3S(t *testing.T) {
 	if g := c.line(); g != "+OK pop.example.org POP3 server ready" {
 		t.Fatalf("greeting %q", g)
 	}
-	c.expect("CAPA", capaAuth)
+	c.expect("CAPA", capaAuthTLS)
 	c.expect("STLS", "-ERR command not permitted when TLS active")
 	c.login(alice)
 	if r := c.cmd("RETR 1"); !strings.Contains(r, "implicit") {

@@ -27,7 +27,7 @@ var (
 	retr3 = "Subject: three\nX-Long: y\n\nl1\nl2\nl3\n."
 
 	// With the zero Options: Expire 0.
-	capaAuth  = "+OK capability list follows\nTOP\nUIDL\nUSER\nSASL PLAIN\nRESP-CODES\nAUTH-RESP-CODE\nPIPELINING\nEXPIRE 0\nIMPLEMENTATION mailroom\n."
+	capaAuth  = "+OK capability list follows\nTOP\nUIDL\nUSER\nSASL SCRAM-SHA-256 PLAIN LOGIN\nRESP-CODES\nAUTH-RESP-CODE\nPIPELINING\nEXPIRE 0\nIMPLEMENTATION mailroom\n."
 	capaTrans = "+OK capability list follows\nTOP\nUIDL\nRESP-CODES\nAUTH-RESP-CODE\nPIPELINING\nEXPIRE 0\nIMPLEMENTATION mailroom\n."
 )
 
@@ -71,7 +71,8 @@ func TestTranscripts(t *testing.T) {
 			steps: []step{{"CAPA", strings.Replace(capaAuth, "EXPIRE 0", "EXPIRE NEVER", 1)}}},
 		{name: "capa no plaintext", opts: Options{AllowPlaintext: func(_ net.Addr) bool { return false }},
 			steps: []step{
-				{"CAPA", capaTrans},
+				// SCRAM sends no password: offered all the same.
+				{"CAPA", strings.Replace(capaTrans, "UIDL\n", "UIDL\nSASL SCRAM-SHA-256\n", 1)},
 				{"USER " + alice, "-ERR [AUTH] plaintext authentication is not allowed on this connection"},
 				{"PASS x", "-ERR [AUTH] plaintext authentication is not allowed on this connection"},
 				{"AUTH PLAIN " + plain("", alice, password), "-ERR [AUTH] plaintext authentication is not allowed on this connection"},
@@ -121,7 +122,7 @@ func TestTranscripts(t *testing.T) {
 			{"PASS b", "-ERR [AUTH] authentication failed"},
 			{"AUTH PLAIN " + plain("", alice, "c"), "-ERR [AUTH] authentication failed\n-ERR too many authentication failures, closing connection"},
 		}},
-		{name: "auth list", steps: []step{{"AUTH", "+OK SASL mechanisms follow\nPLAIN\n."}}},
+		{name: "auth list", steps: []step{{"AUTH", "+OK SASL mechanisms follow\nSCRAM-SHA-256\nPLAIN\nLOGIN\n."}}},
 		{name: "auth plain initial response", steps: []step{
 			{"AUTH PLAIN " + plain("", alice, password), fmt.Sprintf("+OK maildrop has 3 messages (%d octets)", sizeAll)},
 			{"STAT", fmt.Sprintf("+OK 3 %d", sizeAll)},

@@ -76,6 +76,7 @@ type Account struct {
 	ID            int64
 	Address       string // canonical: local part as given, domain lower case
 	PasswordHash  string // PHC string (argon2id), never a password
+	SCRAM         string // SCRAM-SHA-256 keys (sasl.SCRAMKeys.String), "" when none; never a password
 	QuotaBytes    int64  // QuotaDefault, QuotaUnlimited or a limit in bytes
 	QuotaMessages int64  // QuotaDefault, QuotaUnlimited or a limit in messages
 	UsedBytes     int64  // sum of the sizes of every message row
@@ -99,6 +100,7 @@ type Alias struct {
 type NewAccount struct {
 	Address       string
 	PasswordHash  string
+	SCRAM         string // "" for none
 	QuotaBytes    int64
 	QuotaMessages int64
 	Mailboxes     []NewMailbox // created in the same transaction; nil means DefaultMailboxes
@@ -265,7 +267,14 @@ type Store interface {
 	AccountByID(ctx context.Context, id int64) (*Account, error)
 	Accounts(ctx context.Context) ([]Account, error)
 	DeleteAccount(ctx context.Context, address string) error
+	// SetPasswordHash replaces the password hash and clears the SCRAM
+	// keys in the same change, so keys of an old password never outlive it.
 	SetPasswordHash(ctx context.Context, address, hash string) error
+	// SetSCRAM stores SCRAM keys made from the password whose hash is
+	// passwordHash, only while the account still has that hash
+	// (ErrNotFound otherwise, also for an unknown account): keys computed
+	// at a login never land after a concurrent password change.
+	SetSCRAM(ctx context.Context, address, passwordHash, scram string) error
 	SetQuota(ctx context.Context, address string, bytes, messages int64) error
 	// Limits resolves QuotaDefault to the store's configured default.
 	Limits(a *Account) Limits

@@ -70,12 +70,12 @@ func (s *Store) SetCatchAll(ctx context.Context, domain, target string) error {
 	})
 }
 
-const accountCols = "id, address, password, quota_bytes, quota_messages, used_bytes, used_messages, created"
+const accountCols = "id, address, password, scram, quota_bytes, quota_messages, used_bytes, used_messages, created"
 
 func scanAccount(row interface{ Scan(...any) error }) (*store.Account, error) {
 	var a store.Account
 	var created int64
-	if err := row.Scan(&a.ID, &a.Address, &a.PasswordHash, &a.QuotaBytes, &a.QuotaMessages,
+	if err := row.Scan(&a.ID, &a.Address, &a.PasswordHash, &a.SCRAM, &a.QuotaBytes, &a.QuotaMessages,
 		&a.UsedBytes, &a.UsedMessages, &created); err != nil {
 		return nil, err
 	}
@@ -96,9 +96,9 @@ func (s *Store) CreateAccount(ctx context.Context, na store.NewAccount) (*store.
 	var id int64
 	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
 		now := time.Now().Unix()
-		err := tx.QueryRow(`INSERT INTO accounts (address, address_fold, password, quota_bytes, quota_messages,
-			next_uidvalidity, created) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			na.Address, fold(na.Address), na.PasswordHash, na.QuotaBytes, na.QuotaMessages, now, now).Scan(&id)
+		err := tx.QueryRow(`INSERT INTO accounts (address, address_fold, password, scram, quota_bytes, quota_messages,
+			next_uidvalidity, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			na.Address, fold(na.Address), na.PasswordHash, na.SCRAM, na.QuotaBytes, na.QuotaMessages, now, now).Scan(&id)
 		if isUnique(err) {
 			return nil, fmt.Errorf("account %s: %w", na.Address, store.ErrExists)
 		}
@@ -193,7 +193,21 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 }
 
 func (s *Store) SetPasswordHash(ctx context.Context, address, hash string) error {
-	return s.updateAccount(ctx, address, "password = ?", hash)
+	return s.updateAccount(ctx, address, "password = ?, scram = ''", hash)
+}
+
+func (s *Store) SetSCRAM(ctx context.Context, address, passwordHash, scram string) error {
+	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		res, err := tx.Exec("UPDATE accounts SET scram = ? WHERE address_fold = ? AND password = ?",
+			scram, fold(address), passwordHash)
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil, fmt.Errorf("account %s with that password: %w", address, store.ErrNotFound)
+		}
+		return nil, nil
+	})
 }
 
 func (s *Store) SetQuota(ctx context.Context, address string, bytes, messages int64) error {

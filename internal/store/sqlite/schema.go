@@ -121,6 +121,9 @@ var migrations = []string{
 		last_error   TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX outbox_due ON outbox (next_attempt);`,
+	// SCRAM-SHA-256 keys (RFC 5802 §3) beside the password hash; '' until
+	// the password is set or used again.
+	`ALTER TABLE accounts ADD COLUMN scram TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to date; the version is read inside the

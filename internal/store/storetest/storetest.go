@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"Outbox", testOutbox},
 		{"ChangedSince", testChangedSince},
 		{"ExpungeDeleted", testExpungeDeleted},
+		{"SCRAMKeys", testSCRAM},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

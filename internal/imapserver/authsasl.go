@@ -1,0 +1,211 @@
+package imapserver
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+
+	"mailroom/internal/directory"
+	"mailroom/internal/limits"
+	"mailroom/internal/sasl"
+	"mailroom/internal/store"
+)
+
+// SCRAMAuthenticator is implemented by an Authenticator that also keeps
+// SCRAM-SHA-256 keys (directory.Directory does). When the Authenticator
+// given to New implements it, AUTHENTICATE offers SCRAM-SHA-256, and on
+// TLS connections SCRAM-SHA-256-PLUS.
+type SCRAMAuthenticator interface {
+	// SCRAMKeys is called with the user name of a SCRAM exchange. It
+	// returns that account's keys, or an error wrapping
+	// directory.ErrAuthFailed for an unknown user or an account without
+	// keys (the exchange then fails at the proof, as for a wrong
+	// password). Any other error is a temporary failure.
+	SCRAMKeys(ctx context.Context, username string) (*sasl.SCRAMKeys, *store.Account, error)
+}
+
+// writeError is a failed write of a challenge: the connection is gone.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+
+// errSASLCancelled is a client's "*" (RFC 9051 §6.2.2).
+var errSASLCancelled = errors.New("authentication cancelled")
+
+func (s *session) scramAuthenticator() SCRAMAuthenticator {
+	a, _ := s.srv.auth.(SCRAMAuthenticator)
+	return a
+}
+
+// channelBindings returns the channel binding data of the session's TLS
+// layer (implicit or after STARTTLS); zero without TLS.
+func (s *session) channelBindings() sasl.ChannelBindings {
+	tc := s.tlsConn
+	if tc == nil {
+		tc, _ = s.conn.(*tls.Conn)
+	}
+	if tc == nil {
+		return sasl.ChannelBindings{}
+	}
+	return sasl.ConnChannelBindings(tc, s.srv.opts.TLSConfig)
+}
+
+// saslMechanisms lists the mechanisms AUTHENTICATE takes on this
+// connection now.
+func (s *session) saslMechanisms() []string {
+	scram := s.scramAuthenticator() != nil
+	plus := scram && s.tls && s.channelBindings().Available()
+	return sasl.Mechanisms(s.plaintextAllowed(), scram, plus)
+}
+
+// authenticateSASL runs AUTHENTICATE for the mechanisms other than PLAIN
+// (RFC 9051 §6.2.2): mech is upper case; ir is the initial response
+// (RFC 4959 SASL-IR) when haveIR, "=" for an empty one.
+func (s *session) authenticateSASL(mech, ir string, haveIR bool) error {
+	var resp []byte // nil: no initial response
+	if haveIR {
+		resp = []byte{}
+		if ir != "=" {
+			var err error
+			if resp, err = base64.StdEncoding.DecodeString(ir); err != nil {
+				return badArg("invalid base64")
+			}
+		}
+	}
+	switch mech {
+	case sasl.Login:
+		if !s.plaintextAllowed() {
+			return no("PRIVACYREQUIRED", "use TLS before sending a password")
+		}
+		l := sasl.NewLoginServer()
+		if _, err := s.saslExchange(l.Next, resp); err != nil {
+			return s.saslFailed(err, l.Username, mech)
+		}
+		return s.login(l.Username, l.Password, mech)
+	case sasl.SCRAMSHA256, sasl.SCRAMSHA256Plus:
+		return s.authenticateSCRAM(mech, resp)
+	}
+	return no("CANNOT", "unsupported authentication mechanism")
+}
+
+// authenticateSCRAM runs SCRAM-SHA-256 or SCRAM-SHA-256-PLUS (RFC 5802,
+// RFC 7677). No password crosses the wire, so it needs no TLS;
+// -PLUS binds to the TLS channel and exists only there.
+func (s *session) authenticateSCRAM(mech string, resp []byte) error {
+	auth := s.scramAuthenticator()
+	plus := mech == sasl.SCRAMSHA256Plus
+	var cb sasl.ChannelBindings
+	if s.tls {
+		cb = s.channelBindings()
+	}
+	if auth == nil || plus && !cb.Available() {
+		return no("CANNOT", "unsupported authentication mechanism")
+	}
+	var acct *store.Account
+	srv := sasl.NewSCRAMServer(sasl.SCRAMOptions{Plus: plus, ChannelBindings: cb,
+		Lookup: func(user string) (*sasl.SCRAMKeys, error) {
+			k, a, err := auth.SCRAMKeys(s.ctx, user)
+			if errors.Is(err, directory.ErrAuthFailed) {
+				return nil, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			acct = a
+			return k, nil
+		}})
+	// The proof is checked under Options.Logins like a password: a
+	// locked-out user fails the same way.
+	next := func(resp []byte) ([]byte, bool, error) {
+		if !srv.AwaitingProof() {
+			return srv.Next(resp)
+		}
+		type out struct {
+			ch   []byte
+			done bool
+		}
+		o, err := limits.Authenticate(s.ctx, s.srv.opts.Logins, s.conn.RemoteAddr(), srv.Username(), sasl.ErrAuthFailed,
+			func() (out, error) {
+				ch, done, err := srv.Next(resp)
+				return out{ch, done}, err
+			})
+		return o.ch, o.done, err
+	}
+	final, err := s.saslExchange(next, resp)
+	if err == nil && len(final) > 0 {
+		// RFC 4422 §4 3c: IMAP has no additional data with success, so
+		// the server-final-message goes in a continuation and the client
+		// answers with an empty response (RFC 9051 §6.2.2).
+		var last []byte
+		if last, err = s.saslChallenge(final); err == nil && len(last) > 0 {
+			err = badArg("expected an empty response")
+		}
+	}
+	if err != nil {
+		return s.saslFailed(err, srv.Username(), mech)
+	}
+	return s.loggedIn(acct, mech)
+}
+
+// saslExchange feeds resp, then the client's responses, to next until it
+// is done, and returns the additional data of its success.
+func (s *session) saslExchange(next func([]byte) ([]byte, bool, error), resp []byte) ([]byte, error) {
+	for {
+		ch, done, err := next(resp)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			return ch, nil
+		}
+		if resp, err = s.saslChallenge(ch); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// saslChallenge sends a challenge as a continuation request ("+ " and
+// base64, RFC 9051 §6.2.2) and returns the decoded response.
+func (s *session) saslChallenge(ch []byte) ([]byte, error) {
+	s.enc.Raw("+ ").Raw(base64.StdEncoding.EncodeToString(ch)).CRLF()
+	if err := s.flush(); err != nil {
+		return nil, &writeError{err}
+	}
+	line, err := s.dec.ReadLine()
+	if err != nil {
+		return nil, &parseError{err} // too long or I/O: BYE and close
+	}
+	if line == "*" {
+		return nil, errSASLCancelled
+	}
+	resp, err := base64.StdEncoding.DecodeString(line)
+	if err != nil {
+		return nil, badArg("invalid base64")
+	}
+	return resp, nil
+}
+
+// saslFailed turns the error of an exchange into the tagged response.
+func (s *session) saslFailed(err error, user, mech string) error {
+	var ie *Error
+	var pe *parseError
+	var we *writeError
+	switch {
+	case errors.As(err, &ie), errors.As(err, &pe):
+		return err
+	case errors.As(err, &we):
+		return we.err
+	case errors.Is(err, errSASLCancelled):
+		return badArg("authentication cancelled")
+	case errors.Is(err, sasl.ErrAuthFailed):
+		s.log.Debug("imap sasl", "err", err)
+		return s.loginFailed(user, mech)
+	case errors.Is(err, sasl.ErrAuthzDenied):
+		return no("AUTHORIZATIONFAILED", "cannot act as another user")
+	case errors.Is(err, sasl.ErrMalformed):
+		return badArg("invalid %s message", mech)
+	}
+	s.log.Error("imap login", "mech", mech, "err", err)
+	return no("UNAVAILABLE", "authentication is temporarily unavailable")
+}

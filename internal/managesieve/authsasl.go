@@ -1,0 +1,138 @@
+package managesieve
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+
+	"github.com/emersion/go-sasl"
+
+	"mailroom/internal/limits"
+	mrsasl "mailroom/internal/sasl"
+)
+
+// SCRAMBackend is implemented by a Backend that also keeps SCRAM-SHA-256
+// keys. When the Backend given to New implements it, AUTHENTICATE offers
+// SCRAM-SHA-256, and on TLS connections SCRAM-SHA-256-PLUS.
+type SCRAMBackend interface {
+	// SCRAMKeys is called with the user name of a SCRAM exchange. It
+	// returns that user's keys and scripts (used only once the client's
+	// proof checks out), or an error wrapping ErrAuthFailed for an unknown
+	// user or a user without keys: the exchange then fails at the proof,
+	// as for a wrong password. Any other error is answered with NO
+	// (TRYLATER) and logged.
+	SCRAMKeys(ctx context.Context, username string) (*mrsasl.SCRAMKeys, Scripts, error)
+}
+
+func (c *conn) scramBackend() SCRAMBackend {
+	b, _ := c.srv.backend.(SCRAMBackend)
+	return b
+}
+
+// channelBindings returns the channel binding data of the connection's
+// TLS layer; zero without TLS.
+func (c *conn) channelBindings() mrsasl.ChannelBindings {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok || !c.isTLS {
+		return mrsasl.ChannelBindings{}
+	}
+	return mrsasl.ConnChannelBindings(tc, c.srv.opts.TLSConfig)
+}
+
+// saslMechanisms is the SASL capability (RFC 5804 §1.7), in the order
+// offered. PLAIN and LOGIN are listed even where the client must use
+// STARTTLS first (cmdAuthenticate answers ENCRYPT-NEEDED); SCRAM sends no
+// password and needs no TLS; -PLUS exists only under TLS.
+func (c *conn) saslMechanisms() []string {
+	scram := c.scramBackend() != nil
+	plus := scram && c.isTLS && c.channelBindings().Available()
+	return mrsasl.Mechanisms(true, scram, plus)
+}
+
+// saslError maps the errors of package sasl to this package's.
+func saslError(err error) error {
+	switch {
+	case errors.Is(err, mrsasl.ErrAuthFailed):
+		return fmt.Errorf("%w: %v", ErrAuthFailed, err)
+	case errors.Is(err, mrsasl.ErrAuthzDenied):
+		return errAuthzDenied
+	}
+	return err // ErrMalformed reads "sasl: …": answered as a malformed message
+}
+
+// serverFunc adapts a function to sasl.Server.
+type serverFunc func([]byte) ([]byte, bool, error)
+
+func (f serverFunc) Next(resp []byte) ([]byte, bool, error) { return f(resp) }
+
+// newLoginServer runs LOGIN (draft-murchison-sasl-login) and checks the
+// password as PLAIN does.
+func (c *conn) newLoginServer(scripts *Scripts) sasl.Server {
+	l := mrsasl.NewLoginServer()
+	return serverFunc(func(resp []byte) ([]byte, bool, error) {
+		ch, done, err := l.Next(resp)
+		if err != nil || !done {
+			return ch, done, saslError(err)
+		}
+		s, err := c.srv.authenticate(c.ctx, c.raw.RemoteAddr(), l.Username, l.Password)
+		if err != nil {
+			return nil, false, err
+		}
+		if s == nil {
+			return nil, false, errors.New("managesieve: backend returned no scripts and no error")
+		}
+		*scripts = s
+		return nil, true, nil
+	})
+}
+
+// newSCRAMServer runs SCRAM-SHA-256 or SCRAM-SHA-256-PLUS (RFC 5802, RFC
+// 7677); nil when not offered on this connection.
+func (c *conn) newSCRAMServer(mech string, scripts *Scripts) sasl.Server {
+	b := c.scramBackend()
+	plus := mech == mrsasl.SCRAMSHA256Plus
+	cb := c.channelBindings()
+	if b == nil || plus && !cb.Available() {
+		return nil
+	}
+	var found Scripts
+	srv := mrsasl.NewSCRAMServer(mrsasl.SCRAMOptions{Plus: plus, ChannelBindings: cb,
+		Lookup: func(user string) (*mrsasl.SCRAMKeys, error) {
+			k, s, err := b.SCRAMKeys(c.ctx, user)
+			if errors.Is(err, ErrAuthFailed) {
+				return nil, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			found = s
+			return k, nil
+		}})
+	return serverFunc(func(resp []byte) ([]byte, bool, error) {
+		if !srv.AwaitingProof() {
+			ch, done, err := srv.Next(resp)
+			return ch, done, saslError(err)
+		}
+		// The proof is checked under Options.Logins like a password.
+		type out struct {
+			ch   []byte
+			done bool
+		}
+		o, err := limits.Authenticate(c.ctx, c.srv.opts.Logins, c.raw.RemoteAddr(), srv.Username(), mrsasl.ErrAuthFailed,
+			func() (out, error) {
+				ch, done, err := srv.Next(resp)
+				return out{ch, done}, err
+			})
+		if err != nil {
+			return nil, false, saslError(err)
+		}
+		if found == nil {
+			return nil, false, errors.New("managesieve: backend returned no scripts and no error")
+		}
+		// RFC 5804 §2.1: the server-final-message goes with the OK
+		// (resp-code-sasl).
+		*scripts = found
+		return o.ch, o.done, nil
+	})
+}

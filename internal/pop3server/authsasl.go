@@ -1,0 +1,213 @@
+package pop3server
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+
+	"mailroom/internal/directory"
+	"mailroom/internal/limits"
+	"mailroom/internal/sasl"
+	"mailroom/internal/store"
+)
+
+// SCRAMAuthenticator is implemented by an Authenticator that also keeps
+// SCRAM-SHA-256 keys (directory.Directory does). When the Authenticator
+// given to New implements it, AUTH offers SCRAM-SHA-256, and on TLS
+// connections SCRAM-SHA-256-PLUS.
+type SCRAMAuthenticator interface {
+	// SCRAMKeys is called with the user name of a SCRAM exchange. It
+	// returns that account's keys, or an error wrapping
+	// directory.ErrAuthFailed for an unknown user or an account without
+	// keys (the exchange then fails at the proof, as for a wrong
+	// password). Any other error is a temporary failure.
+	SCRAMKeys(ctx context.Context, username string) (*sasl.SCRAMKeys, *store.Account, error)
+}
+
+// connError is a read error during an exchange: it ends the connection
+// as it would between commands.
+type connError struct{ err error }
+
+func (e *connError) Error() string { return e.err.Error() }
+
+// errSASLCancelled is a client's "*" (RFC 5034 §4).
+var errSASLCancelled = badf("authentication cancelled")
+
+func (c *conn) scramAuthenticator() SCRAMAuthenticator {
+	a, _ := c.srv.auth.(SCRAMAuthenticator)
+	return a
+}
+
+// channelBindings returns the channel binding data of the connection's
+// TLS layer (implicit or after STLS); zero without TLS.
+func (c *conn) channelBindings() sasl.ChannelBindings {
+	tc := c.tlsConn
+	if tc == nil {
+		tc, _ = c.nc.(*tls.Conn)
+	}
+	if tc == nil {
+		return sasl.ChannelBindings{}
+	}
+	return sasl.ConnChannelBindings(tc, c.srv.opts.TLSConfig)
+}
+
+// saslMechanisms lists the mechanisms AUTH takes on this connection:
+// PLAIN and LOGIN where a password may be sent, SCRAM (which sends none)
+// everywhere, -PLUS under TLS.
+func (c *conn) saslMechanisms() []string {
+	scram := c.scramAuthenticator() != nil
+	plus := scram && c.tls && c.channelBindings().Available()
+	return sasl.Mechanisms(c.plaintext, scram, plus)
+}
+
+// authSASL runs AUTH (RFC 5034 §4) for LOGIN and SCRAM-SHA-256(-PLUS);
+// mech is upper case.
+func (c *conn) authSASL(mech, initial string, hasInitial bool) error {
+	var resp []byte // nil: no initial response
+	if hasInitial {
+		// RFC 5034 §4: "=" is an empty initial response.
+		resp = []byte{}
+		if initial != "=" {
+			var err error
+			if resp, err = base64.StdEncoding.DecodeString(initial); err != nil {
+				return badf("invalid base64")
+			}
+		}
+	}
+	switch mech {
+	case sasl.Login:
+		if !c.plaintext {
+			return errPlaintext
+		}
+		l := sasl.NewLoginServer()
+		if _, err := c.saslExchange(l.Next, resp); err != nil {
+			return c.saslFailed(err, l.Username, mech)
+		}
+		return c.login(l.Username, l.Password)
+	case sasl.SCRAMSHA256, sasl.SCRAMSHA256Plus:
+		return c.authSCRAM(mech, resp)
+	}
+	return badf("unsupported authentication mechanism")
+}
+
+// authSCRAM runs SCRAM-SHA-256 or SCRAM-SHA-256-PLUS (RFC 5802, RFC
+// 7677).
+func (c *conn) authSCRAM(mech string, resp []byte) error {
+	auth := c.scramAuthenticator()
+	plus := mech == sasl.SCRAMSHA256Plus
+	var cb sasl.ChannelBindings
+	if c.tls {
+		cb = c.channelBindings()
+	}
+	if auth == nil || plus && !cb.Available() {
+		return badf("unsupported authentication mechanism")
+	}
+	var acct *store.Account
+	srv := sasl.NewSCRAMServer(sasl.SCRAMOptions{Plus: plus, ChannelBindings: cb,
+		Lookup: func(user string) (*sasl.SCRAMKeys, error) {
+			k, a, err := auth.SCRAMKeys(c.ctx, user)
+			if errors.Is(err, directory.ErrAuthFailed) {
+				return nil, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			acct = a
+			return k, nil
+		}})
+	// The proof is checked under Options.Logins like a password.
+	next := func(resp []byte) ([]byte, bool, error) {
+		if !srv.AwaitingProof() {
+			return srv.Next(resp)
+		}
+		type out struct {
+			ch   []byte
+			done bool
+		}
+		o, err := limits.Authenticate(c.ctx, c.srv.opts.Logins, c.nc.RemoteAddr(), srv.Username(), sasl.ErrAuthFailed,
+			func() (out, error) {
+				ch, done, err := srv.Next(resp)
+				return out{ch, done}, err
+			})
+		return o.ch, o.done, err
+	}
+	final, err := c.saslExchange(next, resp)
+	if err == nil && len(final) > 0 {
+		// RFC 4422 §4 3c: the server-final-message goes in a last
+		// challenge, answered with an empty response, since POP3 has no
+		// additional data with success (RFC 5034 §4).
+		var last []byte
+		if last, err = c.saslChallenge(final); err == nil && len(last) > 0 {
+			err = badf("expected an empty response")
+		}
+	}
+	if err != nil {
+		return c.saslFailed(err, srv.Username(), mech)
+	}
+	return c.loggedIn(acct)
+}
+
+// saslExchange feeds resp, then the client's responses, to next until it
+// is done, and returns the additional data of its success.
+func (c *conn) saslExchange(next func([]byte) ([]byte, bool, error), resp []byte) ([]byte, error) {
+	for {
+		ch, done, err := next(resp)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			return ch, nil
+		}
+		if resp, err = c.saslChallenge(ch); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// saslChallenge sends "+ " and the base64 challenge (RFC 5034 §4) and
+// returns the decoded response.
+func (c *conn) saslChallenge(ch []byte) ([]byte, error) {
+	c.bw.WriteString("+ " + base64.StdEncoding.EncodeToString(ch) + "\r\n")
+	line, err := c.readLine(maxSASLLineLength)
+	if c.debug && err == nil {
+		c.log.Debug("C: <redacted>")
+	}
+	switch {
+	case err == errLineTooLong:
+		return nil, badf("line too long")
+	case err != nil:
+		return nil, &connError{err}
+	case line == "*":
+		// RFC 5034 §4: "*" cancels, answered with -ERR.
+		return nil, errSASLCancelled
+	}
+	resp, err := base64.StdEncoding.DecodeString(line)
+	if err != nil {
+		return nil, badf("invalid base64")
+	}
+	return resp, nil
+}
+
+// saslFailed turns the error of an exchange into the reply.
+func (c *conn) saslFailed(err error, user, mech string) error {
+	var re *respError
+	switch {
+	case errors.As(err, &re):
+		return err
+	case errors.Is(err, sasl.ErrAuthFailed):
+		c.log.Debug("sasl", "mech", mech, "err", err)
+		return c.loginFailed(user)
+	case errors.Is(err, sasl.ErrAuthzDenied):
+		return badf("cannot act as another user")
+	case errors.Is(err, sasl.ErrMalformed):
+		return badf("invalid %s message", mech)
+	}
+	var ce *connError
+	if errors.As(err, &ce) {
+		return ce.err // the connection failed or is closing: end it
+	}
+	c.log.Error("authenticate", "mech", mech, "user", user, "err", err)
+	// RFC 3206 §4.
+	return errorf("SYS/TEMP", "authentication is unavailable, try again later")
+}
