@@ -70,7 +70,7 @@ func plainIR(user, pass string) string {
 // mechLogged lists the protocols whose login log lines name the SASL
 // mechanism (or LOGIN, USER). POP3 and ManageSieve log the address and
 // the user but not yet the mechanism.
-var mechLogged = map[string]bool{"imap": true, "pop3": false, "managesieve": false}
+var mechLogged = map[string]bool{"imap": true, "pop3": true, "managesieve": true}
 
 // loginEvent is one login attempt and what the log must say about it.
 type loginEvent struct {

@@ -56,6 +56,7 @@ func (c *conn) cmdAuthenticate(args []token) {
 		return
 	}
 	mech := strings.ToUpper(args[0].s)
+	c.mech = mech
 	var scripts Scripts
 	srv := c.newSASLServer(mech, &scripts)
 	if srv == nil {
@@ -125,7 +126,7 @@ func (c *conn) loggedIn(scripts Scripts, final []byte) {
 	c.user = scripts.Owner()
 	c.p.scriptLimit = c.srv.opts.MaxScriptSize
 	c.log = c.log.With("user", c.user)
-	c.log.Info("logged in", "tls", c.isTLS)
+	c.log.Info("logged in", "mech", c.mech, "tls", c.isTLS)
 	r := response{status: "OK", text: "Logged in"}
 	if len(final) > 0 {
 		// Additional data with success (RFC 5804 §2.1, resp-code-sasl).
@@ -151,7 +152,7 @@ func (c *conn) authFailed(err error) {
 		return
 	}
 	c.authFailures++
-	c.log.Info("login failed", "err", err, "failures", c.authFailures)
+	c.log.Info("login failed", "mech", c.mech, "err", err, "failures", c.authFailures)
 	if d := c.srv.opts.AuthFailDelay; d > 0 {
 		t := time.NewTimer(d)
 		select {

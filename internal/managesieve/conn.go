@@ -37,6 +37,7 @@ type conn struct {
 	user         string
 	badCommands  int
 	authFailures int
+	mech         string // of the login under way, for the log
 	commands     int
 	preAuth      int  // commands before login (Options.MaxPreAuthCommands)
 	quit         bool // end the connection after this command's response

@@ -44,6 +44,7 @@ func (c *conn) cmdPass(args string) error {
 	if args == "" {
 		return badf("PASS needs a password")
 	}
+	c.mech = "USER"
 	return c.login(user, args)
 }
 
@@ -51,6 +52,7 @@ func (c *conn) cmdPass(args string) error {
 // clients of the older RFC 1734 do.
 func (c *conn) cmdAuth(args string) error {
 	mech, initial, hasInitial := strings.Cut(args, " ")
+	c.mech = strings.ToUpper(mech)
 	if mech == "" {
 		mechs := c.saslMechanisms()
 		if len(mechs) == 0 {
@@ -140,7 +142,7 @@ func (c *conn) login(user, pass string) error {
 // ends the connection after maxAuthFailures.
 func (c *conn) loginFailed(user string) error {
 	c.authFailures++
-	c.log.Info("authentication failed", "user", user, "failures", c.authFailures)
+	c.log.Info("authentication failed", "user", user, "mech", c.mech, "failures", c.authFailures)
 	// A fixed delay slows down guessing; Shutdown cuts it short.
 	if d := c.srv.opts.AuthFailDelay; d > 0 {
 		t := time.NewTimer(d)
@@ -184,7 +186,7 @@ func (c *conn) loggedIn(acc *store.Account) error {
 	}
 	c.account, c.drop, c.state = acc, drop, stateTransaction
 	c.log = c.log.With("user", acc.Address)
-	c.log.Info("logged in", "messages", drop.count, "octets", drop.size)
+	c.log.Info("logged in", "mech", c.mech, "messages", drop.count, "octets", drop.size)
 	c.ok("maildrop has %d messages (%d octets)", drop.count, drop.size)
 	return nil
 }

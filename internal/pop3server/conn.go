@@ -119,6 +119,7 @@ type conn struct {
 	state        state
 	user         string // from USER, waiting for PASS; "" when none
 	authFailures int
+	mech         string // of the login under way ("USER", "PLAIN"…), for the log
 	badCommands  int
 	preAuth      int // commands in AUTHORIZATION state (Options.MaxPreAuthCommands)
 	account      *store.Account
