@@ -126,69 +126,8 @@ func (s *Store) Append(ctx context.Context, accountID int64, msgs []store.Append
 	}
 	var results []store.AppendResult
 	err := s.write(ctx, bodies, func(tx *sql.Tx) (func(), error) {
-		results = results[:0]
-		var total int64
-		for _, m := range msgs {
-			total += m.Body.Size
-		}
-		if enforceQuota {
-			if err := s.checkQuota(tx, accountID, total, int64(len(msgs))); err != nil {
-				return nil, err
-			}
-		}
-		// Group by mailbox in input order: one UID range and MODSEQ each.
-		byMailbox := map[int64][]int{}
-		var order []int64
-		for i, m := range msgs {
-			if _, ok := byMailbox[m.MailboxID]; !ok {
-				order = append(order, m.MailboxID)
-			}
-			byMailbox[m.MailboxID] = append(byMailbox[m.MailboxID], i)
-		}
-		emailID, err := nextEmailIDs(tx, accountID, len(msgs))
-		if err != nil {
-			return nil, err
-		}
-		results = make([]store.AppendResult, len(msgs))
-		now := time.Now()
-		for _, mbID := range order {
-			idx := byMailbox[mbID]
-			var bytes int64
-			for _, i := range idx {
-				bytes += msgs[i].Body.Size
-			}
-			first, modseq, uidv, name, err := nextUIDs(tx, accountID, mbID, len(idx), bytes)
-			if err != nil {
-				return nil, err
-			}
-			uids := make([]uint32, len(idx))
-			for k, i := range idx {
-				m := msgs[i]
-				uid := first + uint32(k)
-				uids[k] = uid
-				date := m.InternalDate
-				if date.IsZero() {
-					date = now
-				}
-				_, off := date.Zone()
-				if _, err := tx.Exec(`INSERT INTO blobs (id, refs, size) VALUES (?, 1, ?)
-					ON CONFLICT (id) DO UPDATE SET refs = refs + 1`, m.Body.ID, m.Body.Size); err != nil {
-					return nil, err
-				}
-				if _, err := tx.Exec(`INSERT INTO messages (account_id, mailbox_id, uid, email_id, modseq, flags,
-					internal_date, internal_tz, save_date, size, blob_id, structure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-					accountID, mbID, uid, emailID+int64(i), modseq, joinFlags(m.Flags), date.Unix(), off, now.Unix(),
-					m.Body.Size, m.Body.ID, m.Structure); err != nil {
-					return nil, err
-				}
-				results[i] = store.AppendResult{MailboxID: mbID, UIDValidity: uidv, UID: uid, ModSeq: modseq, EmailID: emailID + int64(i)}
-			}
-			if _, err := recordChange(tx, accountID, store.ChangeAppend, mbID, name, modseq, uids); err != nil {
-				return nil, err
-			}
-		}
-		if _, err := tx.Exec("UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ?",
-			total, len(msgs), accountID); err != nil {
+		var err error
+		if results, err = s.appendTx(tx, accountID, msgs, enforceQuota); err != nil {
 			return nil, err
 		}
 		return func() { s.hub.Notify(accountID) }, nil
@@ -607,6 +546,76 @@ func (s *Store) Vanished(ctx context.Context, accountID, mailboxID int64, since 
 		out = append(out, u)
 	}
 	return out, rows.Err()
+}
+
+// appendTx is Append's transaction body, shared with DeliverFiltered: all
+// messages or none, grouped by mailbox in input order so that each mailbox
+// gets one UID range and one MODSEQ.
+func (s *Store) appendTx(tx *sql.Tx, accountID int64, msgs []store.AppendMessage, enforceQuota bool) ([]store.AppendResult, error) {
+	var total int64
+	for _, m := range msgs {
+		total += m.Body.Size
+	}
+	if enforceQuota {
+		if err := s.checkQuota(tx, accountID, total, int64(len(msgs))); err != nil {
+			return nil, err
+		}
+	}
+	byMailbox := map[int64][]int{}
+	var order []int64
+	for i, m := range msgs {
+		if _, ok := byMailbox[m.MailboxID]; !ok {
+			order = append(order, m.MailboxID)
+		}
+		byMailbox[m.MailboxID] = append(byMailbox[m.MailboxID], i)
+	}
+	emailID, err := nextEmailIDs(tx, accountID, len(msgs))
+	if err != nil {
+		return nil, err
+	}
+	results := make([]store.AppendResult, len(msgs))
+	now := time.Now()
+	for _, mbID := range order {
+		idx := byMailbox[mbID]
+		var bytes int64
+		for _, i := range idx {
+			bytes += msgs[i].Body.Size
+		}
+		first, modseq, uidv, name, err := nextUIDs(tx, accountID, mbID, len(idx), bytes)
+		if err != nil {
+			return nil, err
+		}
+		uids := make([]uint32, len(idx))
+		for k, i := range idx {
+			m := msgs[i]
+			uid := first + uint32(k)
+			uids[k] = uid
+			date := m.InternalDate
+			if date.IsZero() {
+				date = now
+			}
+			_, off := date.Zone()
+			if _, err := tx.Exec(`INSERT INTO blobs (id, refs, size) VALUES (?, 1, ?)
+				ON CONFLICT (id) DO UPDATE SET refs = refs + 1`, m.Body.ID, m.Body.Size); err != nil {
+				return nil, err
+			}
+			if _, err := tx.Exec(`INSERT INTO messages (account_id, mailbox_id, uid, email_id, modseq, flags,
+				internal_date, internal_tz, save_date, size, blob_id, structure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				accountID, mbID, uid, emailID+int64(i), modseq, joinFlags(m.Flags), date.Unix(), off, now.Unix(),
+				m.Body.Size, m.Body.ID, m.Structure); err != nil {
+				return nil, err
+			}
+			results[i] = store.AppendResult{MailboxID: mbID, UIDValidity: uidv, UID: uid, ModSeq: modseq, EmailID: emailID + int64(i)}
+		}
+		if _, err := recordChange(tx, accountID, store.ChangeAppend, mbID, name, modseq, uids); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tx.Exec("UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ?",
+		total, len(msgs), accountID); err != nil {
+		return nil, err
+	}
+	return results, nil
 }
 
 // indexCols are messageCols without the structure.
