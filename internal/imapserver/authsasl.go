@@ -117,21 +117,7 @@ func (s *session) authenticateSCRAM(mech string, resp []byte) error {
 		}})
 	// The proof is checked under Options.Logins like a password: a
 	// locked-out user fails the same way.
-	next := func(resp []byte) ([]byte, bool, error) {
-		if !srv.AwaitingProof() {
-			return srv.Next(resp)
-		}
-		type out struct {
-			ch   []byte
-			done bool
-		}
-		o, err := limits.Authenticate(s.ctx, s.srv.opts.Logins, s.conn.RemoteAddr(), srv.Username(), sasl.ErrAuthFailed,
-			func() (out, error) {
-				ch, done, err := srv.Next(resp)
-				return out{ch, done}, err
-			})
-		return o.ch, o.done, err
-	}
+	next := limits.SCRAMNext(s.ctx, s.srv.opts.Logins, s.conn.RemoteAddr(), srv)
 	final, err := s.saslExchange(next, resp)
 	if err == nil && len(final) > 0 {
 		// RFC 4422 §4 3c: IMAP has no additional data with success, so

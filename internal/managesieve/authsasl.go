@@ -109,23 +109,12 @@ func (c *conn) newSCRAMServer(mech string, scripts *Scripts) sasl.Server {
 			found = s
 			return k, nil
 		}})
+	next := limits.SCRAMNext(c.ctx, c.srv.opts.Logins, c.raw.RemoteAddr(), srv)
 	return serverFunc(func(resp []byte) ([]byte, bool, error) {
-		if !srv.AwaitingProof() {
-			ch, done, err := srv.Next(resp)
+		proof := srv.AwaitingProof()
+		ch, done, err := next(resp)
+		if err != nil || !proof {
 			return ch, done, saslError(err)
-		}
-		// The proof is checked under Options.Logins like a password.
-		type out struct {
-			ch   []byte
-			done bool
-		}
-		o, err := limits.Authenticate(c.ctx, c.srv.opts.Logins, c.raw.RemoteAddr(), srv.Username(), mrsasl.ErrAuthFailed,
-			func() (out, error) {
-				ch, done, err := srv.Next(resp)
-				return out{ch, done}, err
-			})
-		if err != nil {
-			return nil, false, saslError(err)
 		}
 		if found == nil {
 			return nil, false, errors.New("managesieve: backend returned no scripts and no error")
@@ -133,6 +122,6 @@ func (c *conn) newSCRAMServer(mech string, scripts *Scripts) sasl.Server {
 		// RFC 5804 §2.1: the server-final-message goes with the OK
 		// (resp-code-sasl).
 		*scripts = found
-		return o.ch, o.done, nil
+		return ch, done, nil
 	})
 }

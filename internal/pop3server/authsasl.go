@@ -117,21 +117,7 @@ func (c *conn) authSCRAM(mech string, resp []byte) error {
 			return k, nil
 		}})
 	// The proof is checked under Options.Logins like a password.
-	next := func(resp []byte) ([]byte, bool, error) {
-		if !srv.AwaitingProof() {
-			return srv.Next(resp)
-		}
-		type out struct {
-			ch   []byte
-			done bool
-		}
-		o, err := limits.Authenticate(c.ctx, c.srv.opts.Logins, c.nc.RemoteAddr(), srv.Username(), sasl.ErrAuthFailed,
-			func() (out, error) {
-				ch, done, err := srv.Next(resp)
-				return out{ch, done}, err
-			})
-		return o.ch, o.done, err
-	}
+	next := limits.SCRAMNext(c.ctx, c.srv.opts.Logins, c.nc.RemoteAddr(), srv)
 	final, err := c.saslExchange(next, resp)
 	if err == nil && len(final) > 0 {
 		// RFC 4422 §4 3c: the server-final-message goes in a last
