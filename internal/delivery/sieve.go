@@ -66,7 +66,7 @@ func (a *Agent) deliverFiltered(ctx context.Context, env *Envelope, rcpt string,
 		Account: acc,
 		Script:  sc,
 		From:    env.From,
-		To:      rcpt,
+		To:      a.sieveRecipient(rcpt),
 		Header:  m.header,
 		Size:    sp.size,
 		Body:    m.body,
@@ -267,4 +267,20 @@ func readHeaderBlock(r io.Reader) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// sieveRecipient spells the envelope recipient for the Sieve subaddress
+// extension (RFC 5233), which splits :user and :detail at "+": with other
+// delimiters ([delivery] recipient_delimiter), the detail is moved behind a
+// "+" so that scripts see the same parts as delivery does.
+func (a *Agent) sieveRecipient(rcpt string) string {
+	at := strings.LastIndexByte(rcpt, '@')
+	if at < 0 {
+		return rcpt
+	}
+	user, detail := a.dir.SplitDetail(rcpt[:at])
+	if detail == "" || strings.Contains(user, "+") {
+		return rcpt
+	}
+	return user + "+" + detail + rcpt[at:]
 }

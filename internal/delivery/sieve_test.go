@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mailroom/internal/delivery"
+	"mailroom/internal/directory"
 	"mailroom/internal/sieve"
 	"mailroom/internal/store"
 )
@@ -369,5 +370,23 @@ func TestMailboxLimitOnDeliveryCreate(t *testing.T) {
 	}
 	if got := f.inbox(t, "alice@example.test"); len(got) != 1 {
 		t.Fatalf("INBOX has %d messages, want the delivery there", len(got))
+	}
+}
+
+// TestSieveDetailWithOtherDelimiter: with recipient_delimiter "-", Sieve's
+// subaddress extension sees the same user and detail as delivery does.
+func TestSieveDetailWithOtherDelimiter(t *testing.T) {
+	f := newSieveFixture(t, delivery.Options{})
+	f.agent = delivery.New(f.st, directory.New(f.st, directory.Options{RecipientDelimiter: "-"}),
+		delivery.Options{Sieve: sieve.New(f.st, sieve.Options{Hostname: "mx.example.test"}), SpoolDir: t.TempDir()})
+	f.script(t, "alice@example.test", `require ["envelope", "subaddress", "fileinto", "mailbox"];
+if envelope :detail "to" "lists" { fileinto :create "Lists"; }
+`)
+	errs, err := f.agent.Deliver(ctx, env("alice-lists@example.test"), strings.NewReader("Subject: x\r\n\r\nbody\r\n"))
+	if err != nil || errs[0] != nil {
+		t.Fatalf("deliver: %v %v", errs, err)
+	}
+	if got := f.folders(t, "alice@example.test"); !strings.Contains(got, "Lists") {
+		t.Fatalf("folders %q, want the message in Lists", got)
 	}
 }
