@@ -307,12 +307,8 @@ func cmdCreate(s *session, cmd *command) error {
 		return err
 	}
 	// RFC 9051 §6.3.4: create missing superior levels as well.
-	parts := strings.Split(name, string(store.Delimiter))
-	for i := 1; i < len(parts); i++ {
-		parent := strings.Join(parts[:i], string(store.Delimiter))
-		if _, err := s.srv.st.CreateMailbox(s.ctx, s.acct.ID, store.NewMailbox{Name: parent}); err != nil && !errors.Is(err, store.ErrExists) {
-			return err
-		}
+	if err := s.createParents(name, ""); err != nil {
+		return err
 	}
 	_, err := s.srv.st.CreateMailbox(s.ctx, s.acct.ID, store.NewMailbox{Name: name, SpecialUse: special})
 	return err
@@ -390,15 +386,8 @@ func cmdRename(s *session, cmd *command) error {
 		return err
 	}
 	// Superior levels of the new name are created as for CREATE.
-	parts := strings.Split(to, string(store.Delimiter))
-	for i := 1; i < len(parts); i++ {
-		parent := strings.Join(parts[:i], string(store.Delimiter))
-		if parent == from {
-			break
-		}
-		if _, err := s.srv.st.CreateMailbox(s.ctx, s.acct.ID, store.NewMailbox{Name: parent}); err != nil && !errors.Is(err, store.ErrExists) {
-			return err
-		}
+	if err := s.createParents(to, from); err != nil {
+		return err
 	}
 	err := s.srv.st.RenameMailbox(s.ctx, s.acct.ID, from, to)
 	if errors.Is(err, store.ErrNotFound) {
@@ -476,6 +465,23 @@ func (s *session) roomForMailboxes(names ...string) error {
 	}
 	if n > len(mbs) && n > limit {
 		return no("LIMIT", "too many mailboxes: an account may have %d", limit)
+	}
+	return nil
+}
+
+// createParents creates the missing superior levels of name (RFC 9051
+// §6.3.4), stopping below stop ("" for none: RENAME of a mailbox into its
+// own hierarchy must not create the mailbox it moves).
+func (s *session) createParents(name, stop string) error {
+	parts := strings.Split(name, string(store.Delimiter))
+	for i := 1; i < len(parts); i++ {
+		parent := strings.Join(parts[:i], string(store.Delimiter))
+		if parent == stop {
+			return nil
+		}
+		if _, err := s.srv.st.CreateMailbox(s.ctx, s.acct.ID, store.NewMailbox{Name: parent}); err != nil && !errors.Is(err, store.ErrExists) {
+			return err
+		}
 	}
 	return nil
 }
