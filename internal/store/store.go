@@ -203,6 +203,9 @@ const (
 	ChangeMailboxCreate
 	ChangeMailboxRename
 	ChangeMailboxDelete
+	// ChangeAccountDelete is the last change of an account: its row
+	// outlives the account, so other processes learn of the deletion.
+	ChangeAccountDelete
 )
 
 func (k ChangeKind) String() string {
@@ -219,6 +222,8 @@ func (k ChangeKind) String() string {
 		return "mailbox-rename"
 	case ChangeMailboxDelete:
 		return "mailbox-delete"
+	case ChangeAccountDelete:
+		return "account-delete"
 	}
 	return fmt.Sprintf("ChangeKind(%d)", int(k))
 }
@@ -336,6 +341,9 @@ type Store interface {
 	// Watch returns a channel that receives a value (coalesced) whenever the
 	// account's change feed may have grown, and a func to stop watching.
 	Watch(accountID int64) (<-chan struct{}, func())
+	// Live returns the process's hot mailbox state, kept current with every
+	// commit of this store and of others on the same data.
+	Live() *Live
 
 	// Check verifies the store: every message has its body, counters and
 	// reference counts match, no orphan bodies. With repair it fixes what it can.

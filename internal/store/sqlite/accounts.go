@@ -96,9 +96,13 @@ func (s *Store) CreateAccount(ctx context.Context, na store.NewAccount) (*store.
 	var id int64
 	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
 		now := time.Now().Unix()
-		err := tx.QueryRow(`INSERT INTO accounts (address, address_fold, password, scram, quota_bytes, quota_messages,
-			next_uidvalidity, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			na.Address, fold(na.Address), na.PasswordHash, na.SCRAM, na.QuotaBytes, na.QuotaMessages, now, now).Scan(&id)
+		var err error
+		if id, err = nextID(tx, "account"); err != nil {
+			return nil, err
+		}
+		_, err = tx.Exec(`INSERT INTO accounts (id, address, address_fold, password, scram, quota_bytes, quota_messages,
+			next_uidvalidity, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, na.Address, fold(na.Address), na.PasswordHash, na.SCRAM, na.QuotaBytes, na.QuotaMessages, now, now)
 		if isUnique(err) {
 			return nil, fmt.Errorf("account %s: %w", na.Address, store.ErrExists)
 		}
@@ -106,7 +110,7 @@ func (s *Store) CreateAccount(ctx context.Context, na store.NewAccount) (*store.
 			return nil, err
 		}
 		for _, m := range mbs {
-			if _, err := createMailbox(tx, id, m); err != nil {
+			if _, err := s.createMailbox(tx, id, m); err != nil {
 				return nil, err
 			}
 		}
@@ -188,7 +192,18 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		if err != nil {
 			return nil, err
 		}
-		return func() { s.removeBodies(unref) }, nil
+		// The account's last change outlives it (ids never recur), so that
+		// other processes end its sessions too.
+		gseq, err := nextID(tx, "change")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec("INSERT INTO changes (account_id, seq, kind, mailbox_id, mailbox, modseq, uids, gseq) VALUES (?, 0, ?, 0, '', 0, '', ?)",
+			id, int(store.ChangeAccountDelete), gseq); err != nil {
+			return nil, err
+		}
+		s.opEvents = append(s.opEvents, store.Event{Kind: store.ChangeAccountDelete, AccountID: id, Released: unref})
+		return func() { s.hub.Notify(id) }, nil
 	})
 }
 

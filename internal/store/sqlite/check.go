@@ -19,6 +19,7 @@ const OrphanAge = 2 * time.Minute
 // new bodies under that same lock (see the package comment), so a body
 // removed here fails its delivery cleanly instead of being referenced.
 func (s *Store) Sweep(ctx context.Context, minAge time.Duration) (int, error) {
+	s.live.Reclaim()
 	removed := 0
 	for _, shard := range blob.Shards() {
 		err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
@@ -45,7 +46,9 @@ func (s *Store) sweepShard(tx *sql.Tx, shard string, minAge time.Duration) (int,
 	n := 0
 	cutoff := time.Now().Add(-minAge)
 	for _, e := range entries {
-		if known[e.ID] || e.ModTime.After(cutoff) {
+		// A body that a session's view still shows is not an orphan yet
+		// (store.Live holds it until the view lets go).
+		if known[e.ID] || e.ModTime.After(cutoff) || s.live.Held(e.ID) {
 			continue
 		}
 		if err := s.blobs.Remove(e.ID); err != nil {
@@ -56,13 +59,10 @@ func (s *Store) sweepShard(tx *sql.Tx, shard string, minAge time.Duration) (int,
 	return n, nil
 }
 
-type querier interface {
-	Query(query string, args ...any) (*sql.Rows, error)
-}
 
 func blobIDsInShard(q querier, shard string) (map[string]bool, error) {
 	// Ids are lower-case hex, so a shard is the range [shard, shard+"g").
-	rows, err := q.Query("SELECT id FROM blobs WHERE id >= ? AND id < ?", shard, shard+"g")
+	rows, err := q.QueryContext(context.Background(), "SELECT id FROM blobs WHERE id >= ? AND id < ?", shard, shard+"g")
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +248,7 @@ func (s *Store) Check(ctx context.Context, repair bool) (*store.CheckReport, err
 		if _, ok := blobs[id]; ok {
 			continue
 		}
-		if f.ModTime.After(cutoff) {
+		if f.ModTime.After(cutoff) || s.live.Held(id) {
 			r.InFlight++
 			continue
 		}

@@ -25,7 +25,7 @@ func scanMailbox(row interface{ Scan(...any) error }) (*store.Mailbox, error) {
 // createMailbox inserts a mailbox with a fresh UIDVALIDITY: per account,
 // strictly increasing and at least the current time, so a mailbox deleted
 // and created again under the same name never reuses one (RFC 9051 §2.3.1.1).
-func createMailbox(tx *sql.Tx, accountID int64, m store.NewMailbox) (*store.Mailbox, error) {
+func (s *Store) createMailbox(tx *sql.Tx, accountID int64, m store.NewMailbox) (*store.Mailbox, error) {
 	name, err := store.CanonicalMailboxName(m.Name)
 	if err != nil {
 		return nil, err
@@ -38,35 +38,56 @@ func createMailbox(tx *sql.Tx, accountID int64, m store.NewMailbox) (*store.Mail
 	if uidv > 1<<32-1 {
 		return nil, fmt.Errorf("store: UIDVALIDITY exhausted for account #%d", accountID)
 	}
-	mb, err := scanMailbox(tx.QueryRow(`INSERT INTO mailboxes (account_id, name, special_use, subscribed, uidvalidity)
-		VALUES (?, ?, ?, ?, ?) RETURNING `+mailboxCols, accountID, name, m.SpecialUse, m.Subscribed, uidv))
+	id, err := nextID(tx, "mailbox")
+	if err != nil {
+		return nil, err
+	}
+	mb, err := scanMailbox(tx.QueryRow(`INSERT INTO mailboxes (id, account_id, name, special_use, subscribed, uidvalidity)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING `+mailboxCols, id, accountID, name, m.SpecialUse, m.Subscribed, uidv))
 	if isUnique(err) {
 		return nil, fmt.Errorf("mailbox %s: %w", name, store.ErrExists)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if _, err := recordChange(tx, accountID, store.ChangeMailboxCreate, mb.ID, name, 0, nil); err != nil {
+	if err := s.recordChange(tx, store.Event{Kind: store.ChangeMailboxCreate, AccountID: accountID, MailboxID: mb.ID,
+		Mailbox: name, UIDValidity: mb.UIDValidity}); err != nil {
 		return nil, err
 	}
 	return mb, nil
 }
 
-// recordChange appends to the account's change feed.
-func recordChange(tx *sql.Tx, accountID int64, kind store.ChangeKind, mailboxID int64, name string, modseq uint64, uids []uint32) (int64, error) {
+// recordChange appends ev to the account's change feed, and to the events
+// the writer hands to the live state once the transaction commits.
+func (s *Store) recordChange(tx *sql.Tx, ev store.Event) error {
 	var seq int64
 	if err := tx.QueryRow("UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
-		accountID).Scan(&seq); err != nil {
-		return 0, notFound(err, fmt.Sprintf("account #%d", accountID))
+		ev.AccountID).Scan(&seq); err != nil {
+		return notFound(err, fmt.Sprintf("account #%d", ev.AccountID))
 	}
-	_, err := tx.Exec("INSERT INTO changes (account_id, seq, kind, mailbox_id, mailbox, modseq, uids) VALUES (?, ?, ?, ?, ?, ?, ?)",
-		accountID, seq, int(kind), mailboxID, name, modseq, formatUIDs(uids))
+	gseq, err := nextID(tx, "change")
+	if err != nil {
+		return err
+	}
+	uids := ev.UIDs
+	if ev.Items != nil {
+		uids = make([]uint32, len(ev.Items))
+		for i := range ev.Items {
+			uids[i] = ev.Items[i].UID
+		}
+	}
+	_, err = tx.Exec("INSERT INTO changes (account_id, seq, kind, mailbox_id, mailbox, modseq, uids, gseq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		ev.AccountID, seq, int(ev.Kind), ev.MailboxID, ev.Mailbox, ev.ModSeq, formatUIDs(uids), gseq)
 	if err == nil && seq%changesPruneEvery == 0 {
 		// The feed keeps the recent past only: sessions that fall further
 		// behind resync by MODSEQ (see store.Change).
-		_, err = tx.Exec("DELETE FROM changes WHERE account_id = ? AND seq <= ?", accountID, seq-changesKept)
+		_, err = tx.Exec("DELETE FROM changes WHERE account_id = ? AND seq <= ?", ev.AccountID, seq-changesKept)
 	}
-	return seq, err
+	if err != nil {
+		return err
+	}
+	s.opEvents = append(s.opEvents, ev)
+	return nil
 }
 
 // The change feed keeps the last changesKept changes of an account,
@@ -106,7 +127,7 @@ func (s *Store) CreateMailbox(ctx context.Context, accountID int64, m store.NewM
 	var mb *store.Mailbox
 	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
 		var err error
-		mb, err = createMailbox(tx, accountID, m)
+		mb, err = s.createMailbox(tx, accountID, m)
 		return func() { s.hub.Notify(accountID) }, err
 	})
 	return mb, err
@@ -174,7 +195,7 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 			return nil, fmt.Errorf("mailbox %s: %w", to, store.ErrExists)
 		}
 		if from == "INBOX" {
-			dst, err := createMailbox(tx, accountID, store.NewMailbox{Name: to, Subscribed: src.Subscribed})
+			dst, err := s.createMailbox(tx, accountID, store.NewMailbox{Name: to, Subscribed: src.Subscribed})
 			if err != nil {
 				return nil, err
 			}
@@ -182,7 +203,7 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 			if err != nil {
 				return nil, err
 			}
-			if _, err := moveTx(tx, accountID, src.ID, dst.ID, uids); err != nil {
+			if _, err := s.moveTx(tx, accountID, src.ID, dst.ID, uids); err != nil {
 				return nil, err
 			}
 			return func() { s.hub.Notify(accountID) }, nil
@@ -218,7 +239,8 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 			if err != nil {
 				return nil, err
 			}
-			if _, err := recordChange(tx, accountID, store.ChangeMailboxRename, r.id, newName, 0, nil); err != nil {
+			if err := s.recordChange(tx, store.Event{Kind: store.ChangeMailboxRename, AccountID: accountID,
+				MailboxID: r.id, Mailbox: newName}); err != nil {
 				return nil, err
 			}
 		}
@@ -275,10 +297,11 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := recordChange(tx, accountID, store.ChangeMailboxDelete, mb.ID, name, 0, nil); err != nil {
+		if err := s.recordChange(tx, store.Event{Kind: store.ChangeMailboxDelete, AccountID: accountID,
+			MailboxID: mb.ID, Mailbox: name, UIDValidity: mb.UIDValidity, Released: unref}); err != nil {
 			return nil, err
 		}
-		return func() { s.removeBodies(unref); s.hub.Notify(accountID) }, nil
+		return func() { s.hub.Notify(accountID) }, nil
 	})
 }
 

@@ -82,28 +82,32 @@ func (s *Store) checkQuota(tx *sql.Tx, accountID, bytes, msgs int64) error {
 	return nil
 }
 
-// nextUIDs reserves n UIDs and one new MODSEQ in a mailbox.
-func nextUIDs(tx *sql.Tx, accountID, mailboxID int64, n int, addBytes int64) (first uint32, modseq uint64, uidv uint32, name string, err error) {
+// nextUIDs reserves n UIDs and one new MODSEQ in a mailbox. The returned
+// event describes the mailbox after the change; the caller fills in what
+// changed.
+func nextUIDs(tx *sql.Tx, accountID, mailboxID int64, n int, addBytes int64) (first uint32, ev store.Event, err error) {
 	var next int64
+	ev = store.Event{Kind: store.ChangeAppend, AccountID: accountID, MailboxID: mailboxID}
 	err = tx.QueryRow(`UPDATE mailboxes SET uidnext = uidnext + ?, highest_modseq = highest_modseq + 1,
 		messages = messages + ?, size = size + ? WHERE id = ? AND account_id = ?
-		RETURNING uidnext, highest_modseq, uidvalidity, name`, n, n, addBytes, mailboxID, accountID).Scan(&next, &modseq, &uidv, &name)
+		RETURNING uidnext, highest_modseq, uidvalidity, name`, n, n, addBytes, mailboxID, accountID).Scan(&next, &ev.ModSeq, &ev.UIDValidity, &ev.Mailbox)
 	if err != nil {
-		return 0, 0, 0, "", notFound(err, fmt.Sprintf("mailbox #%d", mailboxID))
+		return 0, ev, notFound(err, fmt.Sprintf("mailbox #%d", mailboxID))
 	}
 	if next > 1<<32-1 {
-		return 0, 0, 0, "", fmt.Errorf("store: mailbox %s has run out of UIDs", name)
+		return 0, ev, fmt.Errorf("store: mailbox %s has run out of UIDs", ev.Mailbox)
 	}
-	return uint32(next - int64(n)), modseq, uidv, name, nil
+	ev.UIDNext = uint32(next)
+	return uint32(next - int64(n)), ev, nil
 }
 
 // bumpModSeq gives a mailbox a new HIGHESTMODSEQ and adjusts its counters.
-func bumpModSeq(tx *sql.Tx, mailboxID int64, dMsgs, dBytes int64) (uint64, string, error) {
-	var modseq uint64
-	var name string
+func bumpModSeq(tx *sql.Tx, accountID, mailboxID int64, kind store.ChangeKind, dMsgs, dBytes int64) (store.Event, error) {
+	ev := store.Event{Kind: kind, AccountID: accountID, MailboxID: mailboxID}
 	err := tx.QueryRow(`UPDATE mailboxes SET highest_modseq = highest_modseq + 1, messages = messages + ?, size = size + ?
-		WHERE id = ? RETURNING highest_modseq, name`, dMsgs, dBytes, mailboxID).Scan(&modseq, &name)
-	return modseq, name, notFound(err, fmt.Sprintf("mailbox #%d", mailboxID))
+		WHERE id = ? AND account_id = ? RETURNING highest_modseq, uidnext, uidvalidity, name`, dMsgs, dBytes, mailboxID, accountID).Scan(
+		&ev.ModSeq, &ev.UIDNext, &ev.UIDValidity, &ev.Mailbox)
+	return ev, notFound(err, fmt.Sprintf("mailbox #%d", mailboxID))
 }
 
 func nextEmailIDs(tx *sql.Tx, accountID int64, n int) (int64, error) {
@@ -223,9 +227,8 @@ func (s *Store) SetFlags(ctx context.Context, accountID, mailboxID int64, uids [
 		if err != nil {
 			return nil, err
 		}
+		var ev store.Event
 		var modseq uint64
-		var name string
-		var changed []uint32
 		for _, m := range msgs {
 			if unchangedSince > 0 && m.ModSeq > unchangedSince {
 				failed = append(failed, m.UID)
@@ -237,21 +240,23 @@ func (s *Store) SetFlags(ctx context.Context, accountID, mailboxID int64, uids [
 				continue
 			}
 			if modseq == 0 {
-				if modseq, name, err = bumpModSeq(tx, mailboxID, 0, 0); err != nil {
+				if ev, err = bumpModSeq(tx, accountID, mailboxID, store.ChangeFlags, 0, 0); err != nil {
 					return nil, err
 				}
+				modseq = ev.ModSeq
 			}
 			if _, err := tx.Exec("UPDATE messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
 				strings.Join(nf, " "), modseq, mailboxID, m.UID); err != nil {
 				return nil, err
 			}
-			changed = append(changed, m.UID)
+			m.Flags, m.ModSeq = nf, modseq
+			ev.Items = append(ev.Items, store.ItemOf(&m))
 			updates = append(updates, store.FlagUpdate{UID: m.UID, Flags: nf, ModSeq: modseq})
 		}
-		if len(changed) == 0 {
+		if len(ev.Items) == 0 {
 			return nil, nil
 		}
-		if _, err := recordChange(tx, accountID, store.ChangeFlags, mailboxID, name, modseq, changed); err != nil {
+		if err := s.recordChange(tx, ev); err != nil {
 			return nil, err
 		}
 		return func() { s.hub.Notify(accountID) }, nil
@@ -264,12 +269,12 @@ func (s *Store) SetFlags(ctx context.Context, accountID, mailboxID int64, uids [
 
 // copyTx copies messages into dst with new UIDs, sharing their bodies.
 // keepEmailID is set by Move.
-func copyTx(tx *sql.Tx, accountID int64, msgs []store.Message, dst int64, keepEmailID bool) (*store.CopyResult, int64, error) {
+func (s *Store) copyTx(tx *sql.Tx, accountID int64, msgs []store.Message, dst int64, keepEmailID bool) (*store.CopyResult, int64, error) {
 	var bytes int64
 	for _, m := range msgs {
 		bytes += m.Size
 	}
-	first, modseq, uidv, name, err := nextUIDs(tx, accountID, dst, len(msgs), bytes)
+	first, ev, err := nextUIDs(tx, accountID, dst, len(msgs), bytes)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -279,12 +284,10 @@ func copyTx(tx *sql.Tx, accountID int64, msgs []store.Message, dst int64, keepEm
 			return nil, 0, err
 		}
 	}
-	res := &store.CopyResult{UIDValidity: uidv}
-	uids := make([]uint32, len(msgs))
-	now := time.Now().Unix()
+	res := &store.CopyResult{UIDValidity: ev.UIDValidity}
+	now := time.Now()
 	for i, m := range msgs {
 		uid := first + uint32(i)
-		uids[i] = uid
 		eid := m.EmailID
 		if !keepEmailID {
 			eid = emailID + int64(i)
@@ -292,7 +295,7 @@ func copyTx(tx *sql.Tx, accountID int64, msgs []store.Message, dst int64, keepEm
 		_, off := m.InternalDate.Zone()
 		if _, err := tx.Exec(`INSERT INTO messages (account_id, mailbox_id, uid, email_id, modseq, flags,
 			internal_date, internal_tz, save_date, size, blob_id, structure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			accountID, dst, uid, eid, modseq, strings.Join(m.Flags, " "), m.InternalDate.Unix(), off, now,
+			accountID, dst, uid, eid, ev.ModSeq, strings.Join(m.Flags, " "), m.InternalDate.Unix(), off, now.Unix(),
 			m.Size, m.BlobID, m.Structure); err != nil {
 			return nil, 0, err
 		}
@@ -300,8 +303,10 @@ func copyTx(tx *sql.Tx, accountID int64, msgs []store.Message, dst int64, keepEm
 			return nil, 0, err
 		}
 		res.Pairs = append(res.Pairs, store.UIDPair{From: m.UID, To: uid})
+		ev.Items = append(ev.Items, store.Item{UID: uid, ModSeq: ev.ModSeq, EmailID: eid, Size: m.Size,
+			Flags: m.Flags, BlobID: m.BlobID, InternalDate: m.InternalDate, SaveDate: time.Unix(now.Unix(), 0)})
 	}
-	if _, err := recordChange(tx, accountID, store.ChangeAppend, dst, name, modseq, uids); err != nil {
+	if err := s.recordChange(tx, ev); err != nil {
 		return nil, 0, err
 	}
 	return res, bytes, nil
@@ -335,7 +340,7 @@ func (s *Store) Copy(ctx context.Context, accountID, fromMailbox, toMailbox int6
 				return nil, err
 			}
 		}
-		res, _, err = copyTx(tx, accountID, msgs, toMailbox, false)
+		res, _, err = s.copyTx(tx, accountID, msgs, toMailbox, false)
 		if err != nil {
 			return nil, err
 		}
@@ -350,7 +355,7 @@ func (s *Store) Copy(ctx context.Context, accountID, fromMailbox, toMailbox int6
 
 // moveTx moves messages: copies keeping their EmailID, then expunges the
 // sources (RFC 6851 §3.3). Quota usage is unchanged.
-func moveTx(tx *sql.Tx, accountID, from, to int64, uids []uint32) (*store.CopyResult, error) {
+func (s *Store) moveTx(tx *sql.Tx, accountID, from, to int64, uids []uint32) (*store.CopyResult, error) {
 	msgs, err := messagesTx(tx, accountID, from, uids)
 	if err != nil {
 		return nil, err
@@ -362,13 +367,13 @@ func moveTx(tx *sql.Tx, accountID, from, to int64, uids []uint32) (*store.CopyRe
 		}
 		return &store.CopyResult{UIDValidity: mb.UIDValidity}, nil
 	}
-	res, bytes, err := copyTx(tx, accountID, msgs, to, true)
+	res, bytes, err := s.copyTx(tx, accountID, msgs, to, true)
 	if err != nil {
 		return nil, err
 	}
 	// The copies took a reference each and the expunge releases one each;
 	// the expunge also takes the usage that the copies keep.
-	if _, err := expungeTx(tx, accountID, from, msgs); err != nil {
+	if err := s.expungeTx(tx, accountID, from, msgs); err != nil {
 		return nil, err
 	}
 	if _, err := tx.Exec("UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ?",
@@ -388,7 +393,7 @@ func (s *Store) Move(ctx context.Context, accountID, fromMailbox, toMailbox int6
 			return nil, notFound(err, fmt.Sprintf("mailbox #%d", fromMailbox))
 		}
 		var err error
-		res, err = moveTx(tx, accountID, fromMailbox, toMailbox, uids)
+		res, err = s.moveTx(tx, accountID, fromMailbox, toMailbox, uids)
 		if err != nil {
 			return nil, err
 		}
@@ -397,41 +402,41 @@ func (s *Store) Move(ctx context.Context, accountID, fromMailbox, toMailbox int6
 	return res, err
 }
 
-// expungeTx removes messages, leaving tombstones, and releases their bodies.
-// It returns the bodies left without a reference.
-func expungeTx(tx *sql.Tx, accountID, mailboxID int64, msgs []store.Message) ([]string, error) {
+// expungeTx removes messages, leaving tombstones, and releases their bodies
+// (their files go once no view holds them: store.Live).
+func (s *Store) expungeTx(tx *sql.Tx, accountID, mailboxID int64, msgs []store.Message) error {
 	if len(msgs) == 0 {
-		return nil, nil
+		return nil
 	}
 	var bytes int64
 	for _, m := range msgs {
 		bytes += m.Size
 	}
-	modseq, name, err := bumpModSeq(tx, mailboxID, -int64(len(msgs)), -bytes)
+	ev, err := bumpModSeq(tx, accountID, mailboxID, store.ChangeExpunge, -int64(len(msgs)), -bytes)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	uids := make([]uint32, len(msgs))
+	ev.UIDs = make([]uint32, len(msgs))
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {
-		uids[i] = m.UID
+		ev.UIDs[i] = m.UID
 		ids[i] = m.BlobID
 		if _, err := tx.Exec("DELETE FROM messages WHERE mailbox_id = ? AND uid = ?", mailboxID, m.UID); err != nil {
-			return nil, err
+			return err
 		}
 		if _, err := tx.Exec("INSERT INTO tombstones (account_id, mailbox_id, uid, modseq) VALUES (?, ?, ?, ?)",
-			accountID, mailboxID, m.UID, modseq); err != nil {
-			return nil, err
+			accountID, mailboxID, m.UID, ev.ModSeq); err != nil {
+			return err
 		}
 	}
 	if _, err := tx.Exec("UPDATE accounts SET used_bytes = used_bytes - ?, used_messages = used_messages - ? WHERE id = ?",
 		bytes, len(msgs), accountID); err != nil {
-		return nil, err
+		return err
 	}
-	if _, err := recordChange(tx, accountID, store.ChangeExpunge, mailboxID, name, modseq, uids); err != nil {
-		return nil, err
+	if ev.Released, err = releaseBlobs(tx, ids); err != nil {
+		return err
 	}
-	return releaseBlobs(tx, ids)
+	return s.recordChange(tx, ev)
 }
 
 // releaseBlobs drops one reference per id and returns the ids that reached
@@ -451,16 +456,6 @@ func releaseBlobs(tx *sql.Tx, ids []string) ([]string, error) {
 		}
 	}
 	return unref, nil
-}
-
-// removeBodies deletes body files no longer referenced. A failure leaves an
-// orphan for the sweep; it never affects mail.
-func (s *Store) removeBodies(ids []string) {
-	for _, id := range ids {
-		if err := s.blobs.Remove(id); err != nil {
-			s.log.Warn("remove unreferenced body", "blob", id, "err", err)
-		}
-	}
 }
 
 func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error) {
@@ -512,8 +507,7 @@ func (s *Store) expunge(ctx context.Context, accountID, mailboxID int64, uids []
 				msgs = keep
 			}
 		}
-		unref, err := expungeTx(tx, accountID, mailboxID, msgs)
-		if err != nil {
+		if err := s.expungeTx(tx, accountID, mailboxID, msgs); err != nil {
 			return nil, err
 		}
 		for _, m := range msgs {
@@ -522,7 +516,7 @@ func (s *Store) expunge(ctx context.Context, accountID, mailboxID int64, uids []
 		if len(msgs) == 0 {
 			return nil, nil
 		}
-		return func() { s.removeBodies(unref); s.hub.Notify(accountID) }, nil
+		return func() { s.hub.Notify(accountID) }, nil
 	})
 	if err != nil {
 		return nil, err
@@ -531,7 +525,16 @@ func (s *Store) expunge(ctx context.Context, accountID, mailboxID int64, uids []
 }
 
 func (s *Store) Vanished(ctx context.Context, accountID, mailboxID int64, since uint64) ([]uint32, error) {
-	rows, err := s.query(ctx, "SELECT uid FROM tombstones WHERE account_id = ? AND mailbox_id = ? AND modseq > ? ORDER BY uid",
+	return vanishedSince(ctx, s.rdb, accountID, mailboxID, since)
+}
+
+// querier is a *sql.DB or *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func vanishedSince(ctx context.Context, q querier, accountID, mailboxID int64, since uint64) ([]uint32, error) {
+	rows, err := q.QueryContext(ctx, "SELECT uid FROM tombstones WHERE account_id = ? AND mailbox_id = ? AND modseq > ? ORDER BY uid",
 		accountID, mailboxID, since)
 	if err != nil {
 		return nil, err
@@ -581,15 +584,13 @@ func (s *Store) appendTx(tx *sql.Tx, accountID int64, msgs []store.AppendMessage
 		for _, i := range idx {
 			bytes += msgs[i].Body.Size
 		}
-		first, modseq, uidv, name, err := nextUIDs(tx, accountID, mbID, len(idx), bytes)
+		first, ev, err := nextUIDs(tx, accountID, mbID, len(idx), bytes)
 		if err != nil {
 			return nil, err
 		}
-		uids := make([]uint32, len(idx))
 		for k, i := range idx {
 			m := msgs[i]
 			uid := first + uint32(k)
-			uids[k] = uid
 			date := m.InternalDate
 			if date.IsZero() {
 				date = now
@@ -601,13 +602,16 @@ func (s *Store) appendTx(tx *sql.Tx, accountID int64, msgs []store.AppendMessage
 			}
 			if _, err := tx.Exec(`INSERT INTO messages (account_id, mailbox_id, uid, email_id, modseq, flags,
 				internal_date, internal_tz, save_date, size, blob_id, structure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				accountID, mbID, uid, emailID+int64(i), modseq, joinFlags(m.Flags), date.Unix(), off, now.Unix(),
+				accountID, mbID, uid, emailID+int64(i), ev.ModSeq, joinFlags(m.Flags), date.Unix(), off, now.Unix(),
 				m.Body.Size, m.Body.ID, m.Structure); err != nil {
 				return nil, err
 			}
-			results[i] = store.AppendResult{MailboxID: mbID, UIDValidity: uidv, UID: uid, ModSeq: modseq, EmailID: emailID + int64(i)}
+			results[i] = store.AppendResult{MailboxID: mbID, UIDValidity: ev.UIDValidity, UID: uid, ModSeq: ev.ModSeq, EmailID: emailID + int64(i)}
+			ev.Items = append(ev.Items, store.Item{UID: uid, ModSeq: ev.ModSeq, EmailID: emailID + int64(i),
+				Size: m.Body.Size, Flags: store.NormalizeFlags(m.Flags), BlobID: m.Body.ID,
+				InternalDate: time.Unix(date.Unix(), 0).In(time.FixedZone("", off)), SaveDate: time.Unix(now.Unix(), 0)})
 		}
-		if _, err := recordChange(tx, accountID, store.ChangeAppend, mbID, name, modseq, uids); err != nil {
+		if err := s.recordChange(tx, ev); err != nil {
 			return nil, err
 		}
 	}
@@ -622,11 +626,15 @@ func (s *Store) appendTx(tx *sql.Tx, accountID int64, msgs []store.AppendMessage
 const indexCols = "mailbox_id, uid, email_id, modseq, flags, internal_date, internal_tz, save_date, size, blob_id"
 
 func (s *Store) ChangedSince(ctx context.Context, accountID, mailboxID int64, modseq uint64) ([]store.Message, error) {
+	return changedSince(ctx, s.rdb, accountID, mailboxID, modseq)
+}
+
+func changedSince(ctx context.Context, qr querier, accountID, mailboxID int64, modseq uint64) ([]store.Message, error) {
 	q := "SELECT " + indexCols + " FROM messages WHERE account_id = ? AND mailbox_id = ? AND modseq > ? ORDER BY uid"
 	if modseq == 0 {
 		q = "SELECT " + indexCols + " FROM messages WHERE account_id = ? AND mailbox_id = ? AND ? = 0 ORDER BY uid"
 	}
-	rows, err := s.query(ctx, q, accountID, mailboxID, modseq)
+	rows, err := qr.QueryContext(ctx, q, accountID, mailboxID, modseq)
 	if err != nil {
 		return nil, err
 	}

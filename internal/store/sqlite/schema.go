@@ -124,6 +124,42 @@ var migrations = []string{
 	// SCRAM-SHA-256 keys (RFC 5802 §3) beside the password hash; '' until
 	// the password is set or used again.
 	`ALTER TABLE accounts ADD COLUMN scram TEXT NOT NULL DEFAULT '';`,
+	// Identities that never recur (DESIGN invariant 8): account and mailbox
+	// ids come from counters that only grow, so a deleted row's id is never
+	// handed out again (a plain INTEGER PRIMARY KEY reuses the highest id
+	// once its row is gone). The counters start above every id any table
+	// still mentions. Every change row also gets a store-wide sequence
+	// number (gseq), in commit order, so that a process can learn what
+	// other processes committed since it last looked, including account
+	// deletions, whose change rows outlive the account.
+	`CREATE TABLE counters (
+		name  TEXT PRIMARY KEY,
+		value INTEGER NOT NULL
+	);
+	INSERT INTO counters (name, value) SELECT 'account', 1 + max(
+		(SELECT coalesce(max(id), 0) FROM accounts),
+		(SELECT coalesce(max(account_id), 0) FROM mailboxes),
+		(SELECT coalesce(max(account_id), 0) FROM messages),
+		(SELECT coalesce(max(account_id), 0) FROM changes));
+	INSERT INTO counters (name, value) SELECT 'mailbox', 1 + max(
+		(SELECT coalesce(max(id), 0) FROM mailboxes),
+		(SELECT coalesce(max(mailbox_id), 0) FROM messages),
+		(SELECT coalesce(max(mailbox_id), 0) FROM tombstones),
+		(SELECT coalesce(max(mailbox_id), 0) FROM changes));
+	INSERT INTO counters (name, value) VALUES ('change', 1);
+	ALTER TABLE changes ADD COLUMN gseq INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX changes_gseq ON changes (gseq);`,
+}
+
+// nextID takes the next value of a counter (see the migration that made
+// them): ids handed out this way are never handed out again.
+func nextID(tx *sql.Tx, name string) (int64, error) {
+	var id int64
+	err := tx.QueryRow("UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value - 1", name).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("store: counter %s: %w", name, err)
+	}
+	return id, nil
 }
 
 // migrate brings the schema up to date; the version is read inside the

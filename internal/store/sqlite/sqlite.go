@@ -14,8 +14,11 @@
 //  2. body directories fsynced (by the writer, once per group);
 //  3. the index transaction checks every new body still exists, then
 //     commits with synchronous=FULL;
-//  4. only then callers are answered and watchers woken;
-//  5. bodies whose last reference went away are deleted after the commit.
+//  4. the committed changes go to the live state (store.Live) in commit
+//     order, and only then callers are answered and watchers woken;
+//  5. bodies whose last reference went away are deleted once no session's
+//     view can still read them (store.Live decides; reclaim re-checks under
+//     the write lock that nothing references them again).
 //
 // Orphan bodies (step 1 done, step 3 not) are removed by Sweep under the
 // write lock; because step 3 re-checks body files under that same lock, a
@@ -62,7 +65,13 @@ type Store struct {
 	stmts  stmtCache
 	blobs  *blob.FS
 	hub    store.Hub
+	live   *store.Live
 	ops    chan *writeOp
+	// opEvents collects the changes of the operation the writer is running
+	// (only the writer goroutine touches it).
+	opEvents []store.Event
+	// lastGSeq is the newest change row the poller has looked at.
+	lastGSeq int64
 	quit   chan struct{}
 	wg     sync.WaitGroup
 	closed sync.Once
@@ -118,6 +127,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		ops:   make(chan *writeOp, 1024),
 		quit:  make(chan struct{}),
 	}
+	s.live = store.NewLive(loader{s}, s.reclaimBodies)
+	if err := rdb.QueryRow("SELECT value - 1 FROM counters WHERE name = 'change'").Scan(&s.lastGSeq); err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	s.wg.Add(2)
 	go s.writer()
 	go s.poller()
@@ -157,6 +172,9 @@ func (s *Store) Watch(accountID int64) (<-chan struct{}, func()) {
 	return s.hub.Watch(accountID)
 }
 
+// Live implements store.Store.
+func (s *Store) Live() *store.Live { return s.live }
+
 // writeOp is one operation for the writer. fn runs inside a savepoint of
 // the group's transaction; after runs once the group has committed.
 type writeOp struct {
@@ -164,6 +182,7 @@ type writeOp struct {
 	bodies []string // new body ids that must exist at commit
 	fn     func(tx *sql.Tx) (after func(), err error)
 	after  func()
+	events []store.Event
 	done   chan error
 }
 
@@ -259,6 +278,15 @@ func (s *Store) commitGroup(group []*writeOp) {
 		fail(fmt.Errorf("store: commit: %w", err))
 		return
 	}
+	var events []store.Event
+	for i, op := range group {
+		if errs[i] == nil {
+			events = append(events, op.events...)
+		}
+	}
+	if len(events) > 0 {
+		s.live.Apply(events)
+	}
 	for i, op := range group {
 		if errs[i] == nil && op.after != nil {
 			op.after()
@@ -287,16 +315,23 @@ func (s *Store) runOp(tx *sql.Tx, op *writeOp) (err error) {
 			return fmt.Errorf("%w: %s", store.ErrBodyMissing, id)
 		}
 	}
+	s.opEvents = nil
 	after, err := op.fn(tx)
+	events := s.opEvents
+	s.opEvents = nil
 	if err != nil {
 		return err
 	}
-	op.after = after
+	op.after, op.events = after, events
 	return nil
 }
 
-// poller wakes watchers when another process committed (SQLite's
-// data_version changes on a connection when another connection commits).
+// poller follows commits made by other processes (SQLite's data_version
+// changes on a connection when another connection commits): it reads the
+// change rows committed since it last looked, marks the live mailboxes
+// they touched stale, ends the sessions of deleted accounts, and wakes
+// watchers. Rows of this process's own commits are already in the live
+// state, so they cost nothing more than the read.
 func (s *Store) poller() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.opts.PollInterval)
@@ -314,9 +349,6 @@ func (s *Store) poller() {
 			return
 		case <-t.C:
 		}
-		if !s.hub.Watching() {
-			continue
-		}
 		if conn == nil {
 			c, err := s.rdb.Conn(context.Background())
 			if err != nil {
@@ -331,11 +363,119 @@ func (s *Store) poller() {
 			conn = nil
 			continue
 		}
-		if last >= 0 && v != last {
-			s.hub.NotifyAll()
+		// The first reading follows too: commits may have come in since
+		// Open read lastGSeq.
+		if v != last {
+			if err := s.followChanges(context.Background()); err != nil {
+				s.log.Warn("store: follow changes", "err", err)
+				s.live.MarkStale(0, 0)
+				s.hub.NotifyAll()
+			}
 		}
 		last = v
 	}
+}
+
+// followChanges reads change rows newer than lastGSeq (see poller).
+func (s *Store) followChanges(ctx context.Context) error {
+	rows, err := s.query(ctx, "SELECT gseq, account_id, kind, mailbox_id, mailbox, modseq FROM changes WHERE gseq > ? ORDER BY gseq",
+		s.lastGSeq)
+	if err != nil {
+		return err
+	}
+	type change struct {
+		account, mailbox int64
+		kind             store.ChangeKind
+		name             string
+		modseq           uint64
+	}
+	var cs []change
+	for rows.Next() {
+		var c change
+		var gseq int64
+		var kind int
+		if err := rows.Scan(&gseq, &c.account, &kind, &c.mailbox, &c.name, &c.modseq); err != nil {
+			rows.Close()
+			return err
+		}
+		c.kind = store.ChangeKind(kind)
+		cs = append(cs, c)
+		s.lastGSeq = max(s.lastGSeq, gseq)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	woken := map[int64]bool{}
+	for _, c := range cs {
+		switch c.kind {
+		case store.ChangeAccountDelete:
+			s.live.AccountGone(c.account)
+		case store.ChangeMailboxRename, store.ChangeMailboxDelete:
+			s.live.Apply([]store.Event{{Kind: c.kind, AccountID: c.account, MailboxID: c.mailbox, Mailbox: c.name}})
+		default:
+			s.live.Behind(c.mailbox, c.modseq)
+		}
+		// Wake-ups are cheap (a session whose view is current reads
+		// nothing), so every account with a change is woken.
+		woken[c.account] = true
+	}
+	for a := range woken {
+		s.hub.Notify(a)
+	}
+	return nil
+}
+
+// loader reads live mailboxes (store.Loader) in one read transaction.
+type loader struct{ s *Store }
+
+func (l loader) MailboxSince(ctx context.Context, accountID, mailboxID int64, since uint64) (*store.Mailbox, []store.Message, []uint32, error) {
+	tx, err := l.s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer tx.Rollback()
+	mb, err := scanMailbox(tx.QueryRow("SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? AND id = ?", accountID, mailboxID))
+	if err != nil {
+		return nil, nil, nil, notFound(err, fmt.Sprintf("mailbox #%d", mailboxID))
+	}
+	msgs, err := changedSince(ctx, tx, accountID, mailboxID, since)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var vanished []uint32
+	if since > 0 {
+		if vanished, err = vanishedSince(ctx, tx, accountID, mailboxID, since); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return mb, msgs, vanished, nil
+}
+
+// reclaimBodies removes body files that no view holds any more, unless a
+// commit referenced them again meanwhile. It runs as a write operation: no
+// commit can reference a body between the check and the removal, and a
+// later commit that wants it fails on the missing file (runOp).
+func (s *Store) reclaimBodies(ids []string) {
+	go func() {
+		err := s.write(context.Background(), nil, func(tx *sql.Tx) (func(), error) {
+			for _, id := range ids {
+				var n int
+				if err := tx.QueryRow("SELECT count(*) FROM blobs WHERE id = ?", id).Scan(&n); err != nil {
+					return nil, err
+				}
+				if n == 0 {
+					if err := s.blobs.Remove(id); err != nil {
+						s.log.Warn("remove unreferenced body", "blob", id, "err", err)
+					}
+				}
+			}
+			return nil, nil
+		})
+		if err != nil && !errors.Is(err, store.ErrClosed) {
+			s.log.Warn("reclaim bodies", "err", err)
+		}
+	}()
 }
 
 func isUnique(err error) bool {

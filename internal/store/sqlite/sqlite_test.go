@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,5 +161,114 @@ func TestTwoProcessesShareTheStore(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "index.db")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMigrationKeepsIdsUnique: a store made before the id counters existed
+// gets counters above every id it still mentions, so an id whose row was
+// deleted (its change rows remain) is not handed out again.
+func TestMigrationKeepsIdsUnique(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := newAccount(t, s)
+	mb, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "Newest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMailbox(ctx, a.ID, "Newest"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Take the schema back to before the counters.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DROP INDEX changes_gseq", "ALTER TABLE changes DROP COLUMN gseq", "DROP TABLE counters",
+		fmt.Sprintf("PRAGMA user_version = %d", len(migrations)-1)} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	db.Close()
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mb2, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "Newest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mb2.ID <= mb.ID {
+		t.Fatalf("mailbox id %d after migration, deleted one was %d", mb2.ID, mb.ID)
+	}
+}
+
+// TestOtherProcessDeletesAccount: an account deleted by another process
+// (the admin command) ends this process's sessions of it, and a commit by
+// another process reaches this process's live mailboxes.
+func TestOtherProcessDeletesAccount(t *testing.T) {
+	dir := t.TempDir()
+	s1, err := Open(dir, Options{PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	a, inbox := newAccount(t, s1)
+	gone := make(chan int64, 1)
+	s1.Live().OnAccountGone(func(id int64) { gone <- id })
+	box, err := s1.Live().Open(ctx, inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	_, hms, _, err := box.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s2, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	storetest.Put(t, s2, "x")
+	w, _ := s2.NewBody(ctx)
+	w.Write([]byte("from the other process"))
+	ref, _ := w.Commit()
+	if _, err := s2.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: inbox.ID, Body: ref}}, false); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d, err := box.Since(ctx, hms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d != nil && len(d.Changed) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live mailbox never learnt the other process's append: %+v", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := s2.DeleteAccount(ctx, a.Address); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-gone:
+		if id != a.ID {
+			t.Fatalf("gone %d, want %d", id, a.ID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("deletion by another process not noticed")
+	}
+	if _, err := box.Since(ctx, hms); !errors.Is(err, store.ErrMailboxGone) {
+		t.Fatalf("live mailbox of the deleted account: %v", err)
 	}
 }

@@ -48,6 +48,11 @@ func Run(t *testing.T, open Opener) {
 		{"ChangedSince", testChangedSince},
 		{"ExpungeDeleted", testExpungeDeleted},
 		{"SCRAMKeys", testSCRAM},
+		{"IdentitiesNeverRecur", testIdentities},
+		{"LiveFollowsCommits", testLiveFollows},
+		{"LiveViewStaysReadable", testLiveReadable},
+		{"LiveMailboxRecreated", testLiveRecreated},
+		{"LiveAccountDeleted", testLiveAccountDeleted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
@@ -594,9 +599,7 @@ func testExpunge(t *testing.T, open Opener) {
 	if fmt.Sprint(gone) != "[1]" {
 		t.Fatalf("expunge by uid %v", gone)
 	}
-	if _, err := s.OpenBody(ctx, am[0].BlobID); !errors.Is(err, store.ErrBodyMissing) {
-		t.Fatalf("body of an expunged message still there: %v", err)
-	}
+	waitBodyGone(t, s, am[0].BlobID)
 	// A new message never reuses an expunged UID.
 	if r := appendOne(t, s, a, inbox, "new"); r.UID != 5 {
 		t.Fatalf("new UID %d, want 5", r.UID)
