@@ -59,7 +59,6 @@ func (s *Store) sweepShard(tx *sql.Tx, shard string, minAge time.Duration) (int,
 	return n, nil
 }
 
-
 func blobIDsInShard(q querier, shard string) (map[string]bool, error) {
 	// Ids are lower-case hex, so a shard is the range [shard, shard+"g").
 	rows, err := q.QueryContext(context.Background(), "SELECT id FROM blobs WHERE id >= ? AND id < ?", shard, shard+"g")

@@ -57,26 +57,26 @@ type Options struct {
 
 // Store is the SQLite store.
 type Store struct {
-	dir    string
-	opts   Options
-	log    *slog.Logger
-	wdb    *sql.DB // one connection: the writer
-	rdb    *sql.DB // readers
-	stmts  stmtCache
-	blobs  *blob.FS
-	hub    store.Hub
-	live   *store.Live
-	ops    chan *writeOp
+	dir   string
+	opts  Options
+	log   *slog.Logger
+	wdb   *sql.DB // one connection: the writer
+	rdb   *sql.DB // readers
+	stmts stmtCache
+	blobs *blob.FS
+	hub   store.Hub
+	live  *store.Live
+	ops   chan *writeOp
 	// opEvents collects the changes of the operation the writer is running
 	// (only the writer goroutine touches it).
 	opEvents []store.Event
 	// lastGSeq is the newest change row the poller has looked at.
 	lastGSeq int64
-	quit   chan struct{}
-	wg     sync.WaitGroup
-	closed sync.Once
-	mu     sync.RWMutex // guards isClosed against sends on ops
-	isDone bool
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	closed   sync.Once
+	mu       sync.RWMutex // guards isClosed against sends on ops
+	isDone   bool
 }
 
 var _ store.Store = (*Store)(nil)
