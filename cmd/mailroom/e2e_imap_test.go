@@ -87,10 +87,7 @@ func TestIMAPSeesDeliveries(t *testing.T) {
 	}
 	fmt.Fprintf(idle.c, "DONE\r\n")
 
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl is not installed")
-	}
+	curl := needTool(t, "curl")
 	out, err := exec.Command(curl, "-sS", "--url", "imap://"+in.imap+"/INBOX;UID=1",
 		"--user", "alice@example.test:secret-alice").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "hello from lmtp") || !strings.Contains(string(out), "Subject: over imap") {
@@ -100,10 +97,7 @@ func TestIMAPSeesDeliveries(t *testing.T) {
 
 // TestPOP3BesideIMAP: the same mailbox over POP3 (curl) and IMAP.
 func TestPOP3BesideIMAP(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl is not installed")
-	}
+	curl := needTool(t, "curl")
 	in := newInstance(t, "", "")
 	in.start()
 	for _, subj := range []string{"first", "second"} {

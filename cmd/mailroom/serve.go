@@ -84,6 +84,14 @@ func serve(e *env, s *services) error {
 		return err
 	}
 	lim := s.cfg.Limits
+	if addr := s.cfg.Debug.Pprof; addr != "" {
+		stopPprof, err := startPprof(addr, s.log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+		s.log.Info("pprof listening", "addr", addr)
+	}
 
 	type running struct {
 		key string

@@ -35,6 +35,7 @@ type Config struct {
 	// directory of that file (Load resolves it to an absolute path).
 	DataDir  string         `toml:"data_dir"`
 	Log      LogConfig      `toml:"log"`
+	Debug    DebugConfig    `toml:"debug"`
 	Listen   ListenConfig   `toml:"listen"`
 	Storage  StorageConfig  `toml:"storage"`
 	Delivery DeliveryConfig `toml:"delivery"`
@@ -50,6 +51,15 @@ type Config struct {
 // LogConfig is the [log] section.
 type LogConfig struct {
 	Level string `toml:"level"` // "debug", "info" (default), "warn" or "error"
+}
+
+// DebugConfig is the [debug] section: what helps find out why the server
+// is slow or big, off by default.
+type DebugConfig struct {
+	// Pprof is the "host:port" where Go's profiling endpoints
+	// (net/http/pprof, under /debug/pprof/) are served; "" is off. They
+	// have no authentication, so it belongs on loopback.
+	Pprof string `toml:"pprof"`
 }
 
 // ListenConfig is the [listen] section: one "host:port" per protocol, ""
@@ -440,6 +450,9 @@ func (c *Config) Validate() error {
 	case LogDebug, LogInfo, LogWarn, LogError:
 	default:
 		return bad("log.level", `must be "debug", "info", "warn" or "error", got %q`, c.Log.Level)
+	}
+	if err := checkListen(c.Debug.Pprof); err != nil {
+		return bad("debug.pprof", "%v", err)
 	}
 	for _, l := range c.Listeners() {
 		if err := checkListen(l.Addr); err != nil {

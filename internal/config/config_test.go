@@ -132,6 +132,8 @@ hostname = "mx.example.org"
 data_dir = "/var/lib/mailroom"
 [log]
 level = "debug"
+[debug]
+pprof = "127.0.0.1:6060"
 [listen]
 smtp = ":25"
 lmtp = "127.0.0.1:24"
@@ -162,6 +164,7 @@ trusted_networks = ["10.0.0.0/8", "2001:db8::1"]
 					Hostname: "mx.example.org",
 					DataDir:  "/var/lib/mailroom",
 					Log:      LogConfig{Level: "debug"},
+					Debug:    DebugConfig{Pprof: "127.0.0.1:6060"},
 					Listen: ListenConfig{
 						SMTP: ":25", LMTP: "127.0.0.1:24", IMAP: "[::1]:143", IMAPS: "0.0.0.0:993",
 						POP3: "localhost:110", POP3S: ":995", ManageSieve: ":4190",
@@ -235,6 +238,8 @@ trusted_networks = ["10.0.0.0/8", "2001:db8::1"]
 		{name: "unknown top-level key", toml: "hostnme = \"x\"\n", wantErr: `config: unknown key "hostnme"`},
 		{name: "unknown key in section", toml: "[delivery]\nplus_foldr = true\n", wantErr: `config: unknown key "delivery.plus_foldr"`},
 		{name: "unknown section", toml: "[imap]\nport = 143\n", wantErr: `config: unknown key "imap"`},
+		{name: "unknown key in debug", toml: "[debug]\npprof_addr = \"127.0.0.1:6060\"\n", wantErr: `config: unknown key "debug.pprof_addr"`},
+		{name: "pprof not a string", toml: "[debug]\npprof = 6060\n", wantErr: `debug.pprof`},
 		{name: "unknown key in tls", toml: "[tls]\ncertificate = \"x\"\n", wantErr: `config: unknown key "tls.certificate"`},
 		{name: "trusted networks not a list", toml: "[auth]\ntrusted_networks = \"10.0.0.0/8\"\n", wantErr: `auth.trusted_networks`},
 		{name: "unknown dotted key", toml: "quota.soft = 1\n", wantErr: `config: unknown key "quota.soft"`},
@@ -287,6 +292,17 @@ func TestValidate(t *testing.T) {
 		{"bad backend", func(c *Config) { c.Storage.Backend = "mysql" }, `config: storage.backend: must be "sqlite" or "postgres", got "mysql"`},
 		{"postgres not yet", func(c *Config) { c.Storage.Backend = "postgres" }, `config: storage.backend: "postgres" is not available yet`},
 		{"bad log level", func(c *Config) { c.Log.Level = "verbose" }, `config: log.level: must be`},
+		// pprof is off unless set, and then it is an address like any
+		// listener's: a typo must stop the server, not silently turn
+		// profiling off.
+		{"pprof off", func(c *Config) { c.Debug.Pprof = "" }, ""},
+		{"pprof loopback", func(c *Config) { c.Debug.Pprof = "127.0.0.1:6060" }, ""},
+		{"pprof ipv6 loopback", func(c *Config) { c.Debug.Pprof = "[::1]:6060" }, ""},
+		{"pprof any port", func(c *Config) { c.Debug.Pprof = "localhost:0" }, ""},
+		{"pprof no port", func(c *Config) { c.Debug.Pprof = "127.0.0.1" }, `config: debug.pprof: must be "host:port"`},
+		{"pprof port only", func(c *Config) { c.Debug.Pprof = "6060" }, `config: debug.pprof: must be "host:port"`},
+		{"pprof bad port", func(c *Config) { c.Debug.Pprof = "127.0.0.1:65536" }, `config: debug.pprof: port must be a number`},
+		{"pprof url", func(c *Config) { c.Debug.Pprof = "http://127.0.0.1:6060" }, `config: debug.pprof:`},
 		{"listen no port", func(c *Config) { c.Listen.SMTP = "127.0.0.1" }, `config: listen.smtp: must be "host:port"`},
 		{"listen bad port", func(c *Config) { c.Listen.IMAP = ":99999" }, `config: listen.imap: port must be a number`},
 		{"listen named port", func(c *Config) { c.Listen.POP3 = ":pop3" }, `config: listen.pop3: port must be a number`},
@@ -372,6 +388,7 @@ func TestRenderRoundTripNonDefault(t *testing.T) {
 		Hostname: `mx."quoted"\host`, // not valid for Validate, but must survive quoting
 		DataDir:  "/srv/mail data/ü",
 		Log:      LogConfig{Level: "warn"},
+		Debug:    DebugConfig{Pprof: "[::1]:6060"},
 		Listen:   ListenConfig{SMTP: "127.0.0.1:2525", IMAP: "[::1]:1143", ManageSieve: ":4190"},
 		Storage:  StorageConfig{Backend: "sqlite"},
 		Delivery: DeliveryConfig{RecipientDelimiter: "+-", PlusFolder: true, PlusFolderCreate: true, MaxMessageSize: 12345},

@@ -45,6 +45,13 @@ data_dir = {{q .DataDir}}
 # Default: "info".
 level = {{q .Log.Level}}
 
+[debug]
+# Address ("host:port") serving Go's profiling endpoints (net/http/pprof)
+# under /debug/pprof/, e.g. "127.0.0.1:6060"; "" turns them off. They have
+# no authentication and can slow the server down: keep them on loopback.
+# Default: "".
+pprof = {{q .Debug.Pprof}}
+
 [listen]
 # Address ("host:port") each protocol listens on; "" turns it off.
 # Use "127.0.0.1:port" or "[::1]:port" for loopback only, ":port" for every
