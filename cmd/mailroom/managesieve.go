@@ -49,6 +49,9 @@ type sieveScripts struct {
 
 func (s *sieveScripts) Owner() string { return s.acct.Address }
 
+// AccountID implements managesieve.AccountScripts.
+func (s *sieveScripts) AccountID() int64 { return s.acct.ID }
+
 func (s *sieveScripts) List(ctx context.Context) ([]managesieve.ScriptInfo, error) {
 	list, err := s.rt.List(ctx, s.acct.ID)
 	if err != nil {

@@ -197,6 +197,25 @@ func serve(e *env, s *services) error {
 	if len(servers) == 0 {
 		return errors.New("nothing to serve: set at least one address in [listen] (smtp, lmtp, imap, pop3)")
 	}
+	// A deleted account (here or by an admin command) ends its sessions.
+	var sieveSrvs []*managesieve.Server
+	for _, r := range servers {
+		if m, ok := r.srv.(*managesieve.Server); ok {
+			sieveSrvs = append(sieveSrvs, m)
+		}
+	}
+	s.store.Live().OnAccountGone(func(id int64) {
+		s.log.Info("account deleted: ending its sessions", "account", id)
+		if imapSrv != nil {
+			imapSrv.EndAccount(id)
+		}
+		if pop3Srv != nil {
+			pop3Srv.EndAccount(id)
+		}
+		for _, m := range sieveSrvs {
+			m.EndAccount(id)
+		}
+	})
 	errc := make(chan error, len(servers))
 	for _, r := range servers {
 		go func() { errc <- r.srv.Serve(r.l) }()

@@ -136,6 +136,14 @@ func (s *session) loginFailed(user, mech string) error {
 func (s *session) loggedIn(acct *store.Account, mech string) error {
 	s.acct = acct
 	s.state = stateAuth
+	s.mu.Lock()
+	s.accountID = acct.ID
+	s.mu.Unlock()
+	if s.srv.st.Live().Deleted(acct.ID) {
+		// Deleted between the password check and now: EndAccount has
+		// already looked for its sessions.
+		s.end("account deleted")
+	}
 	s.log = s.log.With("user", acct.Address)
 	s.log.Info("imap login", "mech", mech)
 	// RFC 9051 §6.2.3: the capability list may change after login.

@@ -62,10 +62,11 @@ type session struct {
 	preAuth    int  // commands before login (Options.MaxPreAuthCommands)
 	compressed bool // COMPRESS=DEFLATE is on (RFC 4978)
 
-	closeOnce    sync.Once
-	mu           sync.Mutex // guards shuttingDown
-	shuttingDown bool
-	idling       bool
+	closeOnce sync.Once
+	mu        sync.Mutex // guards endReason and accountID
+	endReason string     // set when the session must end: told in BYE
+	accountID int64      // of acct, for Server.EndAccount
+	idling    bool
 }
 
 // command is the command being run.
@@ -108,18 +109,27 @@ func (s *session) flush() error {
 
 // shutdown is called by Server.Shutdown: an idle session gets a BYE at
 // once; a busy one ends after its current command.
-func (s *session) shutdown() {
+func (s *session) shutdown() { s.end("server shutting down") }
+
+// end makes the session say BYE with reason and close: at once when it
+// waits for a command or in IDLE, else after its current command.
+func (s *session) end(reason string) {
 	s.mu.Lock()
-	s.shuttingDown = true
+	if s.endReason == "" {
+		s.endReason = reason
+	}
 	s.mu.Unlock()
-	// Unblock a read waiting for the next command; serve sees shuttingDown.
+	// Unblock a read waiting for the next command; serve sees endReason.
 	s.conn.SetReadDeadline(time.Now())
 }
 
-func (s *session) isShuttingDown() bool {
+func (s *session) isShuttingDown() bool { return s.ending() != "" }
+
+// ending returns why the session must end, or "".
+func (s *session) ending() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.shuttingDown
+	return s.endReason
 }
 
 func (s *session) close() {
@@ -135,6 +145,7 @@ func (s *session) close() {
 
 func (s *session) serve() {
 	defer s.close()
+	defer s.closeSelected()
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("imap session panic", "panic", r, "stack", string(debug.Stack()))
@@ -149,8 +160,8 @@ func (s *session) serve() {
 		return
 	}
 	for s.state != stateLogout {
-		if s.isShuttingDown() {
-			s.goodbye("server shutting down")
+		if r := s.ending(); r != "" {
+			s.goodbye(r)
 			return
 		}
 		timeout := s.srv.opts.PreAuthTimeout
@@ -165,7 +176,7 @@ func (s *session) serve() {
 			var ne net.Error
 			switch {
 			case s.isShuttingDown():
-				s.goodbye("server shutting down")
+				s.goodbye(s.ending())
 			case errors.As(err, &ne) && ne.Timeout():
 				s.goodbye("autologout: idle for too long")
 			}
@@ -194,9 +205,15 @@ func (s *session) serve() {
 }
 
 func (s *session) goodbye(text string) {
+	s.goodbyeNoFlush(text)
+	s.enc.Flush()
+}
+
+// goodbyeNoFlush queues a BYE before the tagged reply of the current
+// command (the session then ends).
+func (s *session) goodbyeNoFlush(text string) {
 	s.conn.SetWriteDeadline(time.Now().Add(goodbyeTimeout))
 	s.enc.Star().Atom("BYE ").Raw(text).CRLF()
-	s.enc.Flush()
 }
 
 // readCommand reads and runs one command; false ends the session.

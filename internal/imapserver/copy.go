@@ -58,7 +58,7 @@ func cmdCopy(s *session, cmd *command) error {
 	}
 	uids := make([]uint32, len(idxs))
 	for k, i := range idxs {
-		uids[k] = s.sel.msgs[i].uid
+		uids[k] = s.sel.msgs[i].UID
 	}
 	var res *store.CopyResult
 	if move {

@@ -81,7 +81,7 @@ func (s *session) uidsIn(set imapwire.SeqSet) ([]uint32, error) {
 	}
 	uids := make([]uint32, 0, len(idxs))
 	for _, i := range idxs {
-		uids = append(uids, s.sel.msgs[i].uid)
+		uids = append(uids, s.sel.msgs[i].UID)
 	}
 	return uids, nil
 }

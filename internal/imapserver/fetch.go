@@ -128,7 +128,7 @@ func cmdFetch(s *session, cmd *command) error {
 		// RFC 7162 §3.1.4.1: only messages changed after the given MODSEQ.
 		keep := idxs[:0]
 		for _, i := range idxs {
-			if s.sel.msgs[i].modseq > req.changedSince {
+			if s.sel.msgs[i].ModSeq > req.changedSince {
 				keep = append(keep, i)
 			}
 		}
@@ -436,10 +436,10 @@ func (s *session) fetchMessages(cmd *command, req *fetchRequest, idxs []int) err
 		if needRows {
 			uids = uids[:0]
 			for _, i := range batch {
-				if envOnly && s.srv.envelopes.get(s.sel.msgs[i].blobID) != nil {
+				if envOnly && s.srv.envelopes.get(s.sel.msgs[i].BlobID) != nil {
 					continue
 				}
-				uids = append(uids, s.sel.msgs[i].uid)
+				uids = append(uids, s.sel.msgs[i].UID)
 			}
 			if len(uids) > 0 {
 				var err error
@@ -456,17 +456,19 @@ func (s *session) fetchMessages(cmd *command, req *fetchRequest, idxs []int) err
 			var row *store.Message
 			var cached *message.Structure
 			if envOnly {
-				cached = s.srv.envelopes.get(s.sel.msgs[i].blobID)
+				cached = s.srv.envelopes.get(s.sel.msgs[i].BlobID)
 			}
 			if needRows && cached == nil {
 				// Both are in UID order; rows lacks the UIDs expunged since.
-				for r < len(rows) && rows[r].UID < s.sel.msgs[i].uid {
+				for r < len(rows) && rows[r].UID < s.sel.msgs[i].UID {
 					r++
 				}
-				if r < len(rows) && rows[r].UID == s.sel.msgs[i].uid {
+				if r < len(rows) && rows[r].UID == s.sel.msgs[i].UID {
 					row = &rows[r]
-				} else {
-					fail.expunged = true
+				} else if cached = s.structureFromBody(s.sel.msgs[i].BlobID); cached == nil {
+					// Expunged elsewhere and its body unreadable: a
+					// view's pin keeps bodies, so this is a fault.
+					fail.unavailable = true
 					continue
 				}
 			}
@@ -484,8 +486,8 @@ func (s *session) fetchMessages(cmd *command, req *fetchRequest, idxs []int) err
 func (s *session) markSeen(batch []int, changed []bool) error {
 	var uids []uint32
 	for _, i := range batch {
-		if !store.HasFlag(s.sel.msgs[i].flags, `\Seen`) {
-			uids = append(uids, s.sel.msgs[i].uid)
+		if !store.HasFlag(s.sel.msgs[i].Flags, `\Seen`) {
+			uids = append(uids, s.sel.msgs[i].UID)
 		}
 	}
 	if len(uids) == 0 {
@@ -501,7 +503,7 @@ func (s *session) markSeen(batch []int, changed []bool) error {
 			continue
 		}
 		m := &s.sel.msgs[i]
-		m.flags, m.modseq = u.Flags, max(m.modseq, u.ModSeq)
+		m.Flags, m.ModSeq = u.Flags, max(m.ModSeq, u.ModSeq)
 		for k, j := range batch {
 			if j == i {
 				changed[k] = true
@@ -571,13 +573,13 @@ func (s *session) fetchOne(cmd *command, req *fetchRequest, i int, row *store.Me
 		if st == nil {
 			var err error
 			if st, err = message.Decode(row.Structure); err != nil {
-				s.log.Error("imap fetch: bad structure", "uid", m.uid, "err", err)
+				s.log.Error("imap fetch: bad structure", "uid", m.UID, "err", err)
 				fail.unavailable = true
 				return nil
 			}
 			s.srv.envelopes.put(row.BlobID, st)
 		}
-		src := &fetchSource{s: s, blobID: m.blobID, st: st}
+		src := &fetchSource{s: s, blobID: m.BlobID, st: st}
 		defer src.close()
 		for j := range req.atts {
 			err := s.prepareValue(src, &req.atts[j], &vals[j])
@@ -587,7 +589,7 @@ func (s *session) fetchOne(cmd *command, req *fetchRequest, i int, row *store.Me
 			case errors.Is(err, errUnknownCTE):
 				fail.unknownCTE = true
 			case errors.Is(err, store.ErrBodyMissing):
-				s.log.Warn("imap fetch: message body missing", "uid", m.uid, "blob", src.blobID)
+				s.log.Warn("imap fetch: message body missing", "uid", m.UID, "blob", src.blobID)
 				fail.unavailable = true
 			default:
 				return err
@@ -608,7 +610,7 @@ func (s *session) fetchOne(cmd *command, req *fetchRequest, i int, row *store.Me
 	hasUID, hasFlags, hasModSeq := cmd.uid, false, false
 	if cmd.uid {
 		sp()
-		e.Raw("UID ").Number(m.uid)
+		e.Raw("UID ").Number(m.UID)
 	}
 	for j := range req.atts {
 		a := &req.atts[j]
@@ -635,13 +637,13 @@ func (s *session) fetchOne(cmd *command, req *fetchRequest, i int, row *store.Me
 		}
 		if s.condstore && !hasUID {
 			sp()
-			e.Raw("UID ").Number(m.uid)
+			e.Raw("UID ").Number(m.UID)
 		}
 	}
 	if !hasModSeq && (req.hasChangedSince || (seenSet && s.condstore)) {
 		// RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ.
 		sp()
-		e.Raw("MODSEQ (").Number64(m.modseq).Special(')')
+		e.Raw("MODSEQ (").Number64(m.ModSeq).Special(')')
 	}
 	e.Special(')').CRLF()
 	return e.Err()
@@ -812,23 +814,23 @@ func (s *session) writeFetchAtt(m *msg, st *message.Structure, a *fetchAtt, v *f
 	e := s.enc
 	switch a.kind {
 	case fetchUID:
-		e.Raw("UID ").Number(m.uid)
+		e.Raw("UID ").Number(m.UID)
 	case fetchFlags:
 		e.Raw("FLAGS ")
 		s.writeFlags(m)
 	case fetchInternalDate:
-		e.Raw("INTERNALDATE ").DateTime(m.internalDate)
+		e.Raw("INTERNALDATE ").DateTime(m.InternalDate)
 	case fetchSize:
-		e.Raw("RFC822.SIZE ").Int64(m.size)
+		e.Raw("RFC822.SIZE ").Int64(m.Size)
 	case fetchModSeq:
-		e.Raw("MODSEQ (").Number64(m.modseq).Special(')')
+		e.Raw("MODSEQ (").Number64(m.ModSeq).Special(')')
 	case fetchSaveDate:
 		// RFC 8514 §4: NIL when the server does not know it.
 		e.Raw("SAVEDATE ")
-		if m.saveDate.IsZero() {
+		if m.SaveDate.IsZero() {
 			e.NIL()
 		} else {
-			e.DateTime(m.saveDate)
+			e.DateTime(m.SaveDate)
 		}
 	case fetchEnvelope:
 		e.Raw("ENVELOPE ")
@@ -895,4 +897,23 @@ func (s *session) writeFetchValue(v *fetchValue) error {
 		return nil
 	}
 	return err
+}
+
+// structureFromBody parses the body of a message that is still in this
+// session's view but whose row another session expunged (RFC 9051 §7.5.1
+// lets the client fetch it until it is told): the view's pin keeps the
+// body. It returns nil when the body cannot be read.
+func (s *session) structureFromBody(blobID string) *message.Structure {
+	b, err := s.srv.st.OpenBody(s.ctx, blobID)
+	if err != nil {
+		s.log.Warn("imap: body of a message in the view", "blob", blobID, "err", err)
+		return nil
+	}
+	defer b.Close()
+	st, err := message.Parse(io.NewSectionReader(b, 0, b.Size()))
+	if err != nil {
+		s.log.Warn("imap: parse body", "blob", blobID, "err", err)
+		return nil
+	}
+	return st
 }

@@ -55,7 +55,7 @@ func cmdIdle(s *session, cmd *command) error {
 			var ne net.Error
 			switch {
 			case s.isShuttingDown():
-				s.goodbye("server shutting down")
+				s.goodbye(s.ending())
 			case errors.As(err, &ne) && ne.Timeout():
 				s.goodbye("autologout: idle for too long")
 			}
@@ -63,7 +63,7 @@ func cmdIdle(s *session, cmd *command) error {
 			return nil
 		}
 		s.sync(true)
-		if err := s.flush(); err != nil {
+		if err := s.flush(); err != nil || s.state == stateLogout {
 			s.conn.Close()
 			<-done
 			s.state = stateLogout

@@ -75,9 +75,7 @@ func cmdSelect(s *session, cmd *command) error {
 	// Leaving the selected mailbox first (RFC 9051 §6.3.2: even when the
 	// new SELECT fails).
 	if s.sel != nil {
-		s.sel = nil
-		s.state = stateAuth
-		s.searchRes = nil
+		s.closeSelected()
 		// RFC 7162 §3.2.11, RFC 9051 §7.1: [CLOSED] marks where the old
 		// mailbox's responses end.
 		s.enc.Star().Atom("OK [CLOSED] previous mailbox closed").CRLF()
@@ -105,7 +103,7 @@ func cmdSelect(s *session, cmd *command) error {
 	if !s.rev2 {
 		s.enc.Star().Number(uint32(sel.recentCount())).Atom(" RECENT").CRLF()
 		for i := range sel.msgs {
-			if !store.HasFlag(sel.msgs[i].flags, `\Seen`) {
+			if !store.HasFlag(sel.msgs[i].Flags, `\Seen`) {
 				s.enc.Star().Atom("OK [UNSEEN ").Number(uint32(i + 1)).Raw("] first unseen").CRLF()
 				break
 			}
@@ -213,10 +211,10 @@ func (s *session) qresyncReport(qr *qresyncParams) error {
 	}
 	for i := range sel.msgs {
 		m := &sel.msgs[i]
-		if m.modseq <= qr.modSeq {
+		if m.ModSeq <= qr.modSeq {
 			continue
 		}
-		if qr.knownUIDs != nil && !qr.knownUIDs.Contains(m.uid, sel.maxUID()) {
+		if qr.knownUIDs != nil && !qr.knownUIDs.Contains(m.UID, sel.maxUID()) {
 			continue
 		}
 		s.writeFlagsFetch(i)
@@ -240,7 +238,7 @@ func cmdClose(s *session, cmd *command) error {
 	if !s.sel.readOnly {
 		err = s.expungeDeleted(false)
 	}
-	s.sel, s.state, s.searchRes = nil, stateAuth, nil
+	s.closeSelected()
 	return err
 }
 
@@ -249,7 +247,7 @@ func cmdUnselect(s *session, cmd *command) error {
 	if err := s.endLine(); err != nil {
 		return err
 	}
-	s.sel, s.state, s.searchRes = nil, stateAuth, nil
+	s.closeSelected()
 	return nil
 }
 

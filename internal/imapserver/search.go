@@ -80,7 +80,7 @@ func (s *session) search(cmd *command, req *searchRequest) error {
 // number is the sequence number or UID of message index i.
 func (s *session) number(cmd *command, i int) uint32 {
 	if cmd.uid {
-		return s.sel.msgs[i].uid
+		return s.sel.msgs[i].UID
 	}
 	return uint32(i + 1)
 }
@@ -89,7 +89,7 @@ func (s *session) number(cmd *command, i int) uint32 {
 func (s *session) highestModSeq(idxs []int) uint64 {
 	var h uint64
 	for _, i := range idxs {
-		h = max(h, s.sel.msgs[i].modseq)
+		h = max(h, s.sel.msgs[i].ModSeq)
 	}
 	return h
 }
@@ -126,7 +126,7 @@ func (s *session) writeESearch(cmd *command, req *searchRequest, idxs []int) {
 		}
 		s.searchRes = make([]uint32, len(saved))
 		for k, i := range saved {
-			s.searchRes[k] = s.sel.msgs[i].uid
+			s.searchRes[k] = s.sel.msgs[i].UID
 		}
 		if !req.min && !req.max && !req.count && !req.all {
 			// RFC 5182 §2.1: SAVE alone sends no ESEARCH response.

@@ -99,10 +99,10 @@ func (e *searchEval) run(prog *searchKey) ([]int, error) {
 		envOnly := prog.cost <= costStructure
 		uids = uids[:0]
 		for _, i := range pending {
-			if envOnly && s.srv.envelopes.get(msgs[i].blobID) != nil {
+			if envOnly && s.srv.envelopes.get(msgs[i].BlobID) != nil {
 				continue
 			}
-			uids = append(uids, msgs[i].uid)
+			uids = append(uids, msgs[i].UID)
 		}
 		var rows []store.Message
 		if len(uids) > 0 {
@@ -115,20 +115,25 @@ func (e *searchEval) run(prog *searchKey) ([]int, error) {
 		for _, i := range pending {
 			mc := msgCtx{seq: uint32(i + 1), m: &msgs[i]}
 			if envOnly {
-				mc.st = s.srv.envelopes.get(msgs[i].blobID)
+				mc.st = s.srv.envelopes.get(msgs[i].BlobID)
 			}
 			// Both are in UID order; rows lacks messages expunged since.
-			for r < len(rows) && rows[r].UID < msgs[i].uid {
+			for r < len(rows) && rows[r].UID < msgs[i].UID {
 				r++
 			}
-			if mc.st == nil && r < len(rows) && rows[r].UID == msgs[i].uid {
+			if mc.st == nil && r < len(rows) && rows[r].UID == msgs[i].UID {
 				if st, err := message.Decode(rows[r].Structure); err == nil {
 					mc.st = st
 					s.srv.envelopes.put(rows[r].BlobID, st)
 				} else {
-					s.log.Warn("imap search: bad structure", "uid", msgs[i].uid, "err", err)
+					s.log.Warn("imap search: bad structure", "uid", msgs[i].UID, "err", err)
 				}
 				rows[r].Structure = nil
+			}
+			if mc.st == nil {
+				// Expunged elsewhere, not yet from this view: still
+				// searchable, from its body (RFC 9051 §7.5.1).
+				mc.st = s.structureFromBody(msgs[i].BlobID)
 			}
 			match, err := e.match(prog, &mc)
 			mc.close()
@@ -259,7 +264,7 @@ func (e *searchEval) match(k *searchKey, mc *msgCtx) (bool, error) {
 	env := &mc.st.Envelope
 	switch k.op {
 	case opSentBefore, opSentOn, opSentSince:
-		return compareDay(k, sentDay(env.Date, mc.m.internalDate)), nil
+		return compareDay(k, sentDay(env.Date, mc.m.InternalDate)), nil
 	case opSubject:
 		if env.Subject == "" && mc.st.Truncated {
 			return e.headerMatch(mc, "subject", k.needle)
@@ -313,44 +318,44 @@ func (e *searchEval) index(k *searchKey, mc *msgCtx) bool {
 		return true
 	case opSeq:
 		if k.set.Saved {
-			return e.isSaved(m.uid)
+			return e.isSaved(m.UID)
 		}
 		return inRanges(k.ranges, mc.seq)
 	case opUID:
 		if k.set.Saved {
-			return e.isSaved(m.uid)
+			return e.isSaved(m.UID)
 		}
-		return inRanges(k.ranges, m.uid)
+		return inRanges(k.ranges, m.UID)
 	case opFlag:
-		return store.HasFlag(m.flags, k.flag)
+		return store.HasFlag(m.Flags, k.flag)
 	case opUnflag:
-		return !store.HasFlag(m.flags, k.flag)
+		return !store.HasFlag(m.Flags, k.flag)
 	case opNew:
-		return m.recent && !store.HasFlag(m.flags, `\Seen`)
+		return e.s.sel.isRecent(m.UID) && !store.HasFlag(m.Flags, `\Seen`)
 	case opOld:
-		return !m.recent
+		return !e.s.sel.isRecent(m.UID)
 	case opRecent:
-		return m.recent
+		return e.s.sel.isRecent(m.UID)
 	case opBefore, opOn, opSince:
-		return compareDay(k, dayNumber(m.internalDate))
+		return compareDay(k, dayNumber(m.InternalDate))
 	case opSavedBefore, opSavedOn, opSavedSince:
-		d := m.saveDate
+		d := m.SaveDate
 		if d.IsZero() {
-			d = m.internalDate
+			d = m.InternalDate
 		}
 		return compareDay(k, dayNumber(d))
 	case opLarger:
-		return m.size > k.n
+		return m.Size > k.n
 	case opSmaller:
-		return m.size < k.n
+		return m.Size < k.n
 	case opOlder:
 		// RFC 5032 §3: internal date at least n seconds before now.
-		return !m.internalDate.After(e.now.Add(-time.Duration(k.n) * time.Second))
+		return !m.InternalDate.After(e.now.Add(-time.Duration(k.n) * time.Second))
 	case opYounger:
-		return m.internalDate.After(e.now.Add(-time.Duration(k.n) * time.Second))
+		return m.InternalDate.After(e.now.Add(-time.Duration(k.n) * time.Second))
 	case opModSeq:
 		// RFC 7162 §3.1.5: MODSEQ equal to or greater than the value.
-		return m.modseq >= k.modseq
+		return m.ModSeq >= k.modseq
 	}
 	return false
 }
@@ -448,9 +453,9 @@ func containsFolded(s, needle string) bool {
 func (e *searchEval) openBody(mc *msgCtx) (store.Body, error) {
 	if !mc.opened {
 		mc.opened = true
-		mc.body, mc.bodyErr = e.s.srv.st.OpenBody(e.s.ctx, mc.m.blobID)
+		mc.body, mc.bodyErr = e.s.srv.st.OpenBody(e.s.ctx, mc.m.BlobID)
 		if errors.Is(mc.bodyErr, store.ErrBodyMissing) {
-			e.s.log.Warn("imap search: message body missing", "uid", mc.m.uid)
+			e.s.log.Warn("imap search: message body missing", "uid", mc.m.UID)
 			mc.body, mc.bodyErr = nil, nil
 		}
 	}

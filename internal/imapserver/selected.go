@@ -4,27 +4,19 @@ import (
 	"errors"
 	"sort"
 	"strings"
-	"time"
 
 	"mailroom/internal/imapwire"
 	"mailroom/internal/store"
 )
 
-// msg is one message of the selected mailbox as this session sees it.
-type msg struct {
-	uid          uint32
-	modseq       uint64
-	flags        []string // sorted, without \Recent
-	size         int64
-	internalDate time.Time
-	saveDate     time.Time
-	emailID      int64
-	blobID       string
-	recent       bool
-}
+// msg is one message of the selected mailbox as this session sees it:
+// the live mailbox's item, shared until the view changes it (own).
+type msg = store.Item
 
 // selected is the session's view of its selected mailbox: message i has
-// sequence number i+1.
+// sequence number i+1. It is brought forward from the process's live
+// mailbox (store.LiveMailbox) only in sync, and keeps every message it has
+// not yet reported as expunged readable: its pin holds their bodies.
 type selected struct {
 	id            int64
 	name          string
@@ -33,24 +25,19 @@ type selected struct {
 	highestModSeq uint64
 	readOnly      bool
 	msgs          []msg
-	// shared: msgs is a published mailboxIndex's slice; call own before
-	// changing it.
+	// shared: msgs is the live mailbox's published snapshot; call own
+	// before changing it.
 	shared   bool
-	keywords []string // of the index at SELECT time
-	nrecent  int      // messages with recent set
-}
-
-func msgFrom(m *store.Message) msg {
-	return msg{
-		uid: m.UID, modseq: m.ModSeq, flags: m.Flags, size: m.Size,
-		internalDate: m.InternalDate, saveDate: m.SaveDate, emailID: m.EmailID, blobID: m.BlobID,
-	}
+	keywords []string // of the mailbox at SELECT time, then as announced
+	recent   map[uint32]bool
+	box      *store.LiveMailbox
+	pin      *store.Pin
 }
 
 // seqOf returns the index of uid in msgs, or -1.
 func (sel *selected) indexOf(uid uint32) int {
-	i := sort.Search(len(sel.msgs), func(i int) bool { return sel.msgs[i].uid >= uid })
-	if i < len(sel.msgs) && sel.msgs[i].uid == uid {
+	i := sort.Search(len(sel.msgs), func(i int) bool { return sel.msgs[i].UID >= uid })
+	if i < len(sel.msgs) && sel.msgs[i].UID == uid {
 		return i
 	}
 	return -1
@@ -60,7 +47,7 @@ func (sel *selected) maxUID() uint32 {
 	if len(sel.msgs) == 0 {
 		return 0
 	}
-	return sel.msgs[len(sel.msgs)-1].uid
+	return sel.msgs[len(sel.msgs)-1].UID
 }
 
 // resolve turns a sequence set (or UID set with uid) into indexes into
@@ -100,8 +87,8 @@ func (s *session) resolve(set imapwire.SeqSet, uid bool) ([]int, error) {
 		return nil, nil
 	}
 	for _, r := range set.Resolve(max) {
-		lo := sort.Search(len(sel.msgs), func(i int) bool { return sel.msgs[i].uid >= r.Start })
-		for i := lo; i < len(sel.msgs) && sel.msgs[i].uid <= r.Stop; i++ {
+		lo := sort.Search(len(sel.msgs), func(i int) bool { return sel.msgs[i].UID >= r.Start })
+		for i := lo; i < len(sel.msgs) && sel.msgs[i].UID <= r.Stop; i++ {
 			out = append(out, i)
 		}
 	}
@@ -109,36 +96,69 @@ func (s *session) resolve(set imapwire.SeqSet, uid bool) ([]int, error) {
 	return out, nil
 }
 
-// open loads a mailbox for SELECT/EXAMINE.
+// open loads a mailbox for SELECT/EXAMINE from the live state.
 func (s *session) open(mb *store.Mailbox, readOnly bool) (*selected, error) {
-	idx, err := s.srv.indexes.Get(s.ctx, s.srv.st, s.acct.ID, mb)
+	live := s.srv.st.Live()
+	box, err := live.Open(s.ctx, mb)
 	if err != nil {
 		return nil, err
 	}
-	kws, _ := idx.Extra.([]string)
+	pin := live.NewPin()
+	items, hms, uidNext, err := box.Snapshot(s.ctx)
+	if err != nil {
+		pin.Release()
+		box.Close()
+		if errors.Is(err, store.ErrMailboxGone) {
+			return nil, no("NONEXISTENT", "no such mailbox")
+		}
+		return nil, err
+	}
+	kws, _ := box.Memo(hms, func() any { return keywordsOf(items) }).([]string)
 	sel := &selected{
-		id: mb.ID, name: mb.Name, uidValidity: mb.UIDValidity, uidNext: idx.UIDNext,
-		highestModSeq: idx.HighestModSeq, readOnly: readOnly,
-		msgs: idx.Items, shared: true, keywords: kws,
+		id: mb.ID, name: mb.Name, uidValidity: mb.UIDValidity, uidNext: uidNext,
+		highestModSeq: hms, readOnly: readOnly,
+		msgs: items, shared: true, keywords: kws, box: box, pin: pin,
 	}
 	if !readOnly {
 		if first := s.srv.claimRecent(mb.ID, sel.maxUID()); first > 0 {
-			sel.own()
-			for i := len(sel.msgs) - 1; i >= 0 && sel.msgs[i].uid >= first; i-- {
-				sel.msgs[i].recent = true
-				sel.nrecent++
+			for i := len(sel.msgs) - 1; i >= 0 && sel.msgs[i].UID >= first; i-- {
+				sel.setRecent(sel.msgs[i].UID)
 			}
 		}
 	}
 	return sel, nil
 }
 
-func (sel *selected) recentCount() int { return sel.nrecent }
+// closeSelected leaves the selected mailbox: the view's bodies may go.
+func (s *session) closeSelected() {
+	if s.sel == nil {
+		return
+	}
+	s.sel.pin.Release()
+	s.sel.box.Close()
+	s.sel, s.searchRes = nil, nil
+	if s.state == stateSelected {
+		s.state = stateAuth
+	}
+}
 
-// sync brings the session's view up to date with the store and writes the
-// untagged responses for it: EXPUNGE or VANISHED (only when allowExpunge),
-// EXISTS and RECENT, FETCH for flag changes. RFC 9051 §7.5.1, RFC 7162
-// §3.2.10 (VANISHED with QRESYNC), §3.1.4 (MODSEQ in FETCH with CONDSTORE).
+func (sel *selected) setRecent(uid uint32) {
+	if sel.recent == nil {
+		sel.recent = map[uint32]bool{}
+	}
+	sel.recent[uid] = true
+}
+
+func (sel *selected) isRecent(uid uint32) bool { return sel.recent[uid] }
+
+func (sel *selected) recentCount() int { return len(sel.recent) }
+
+// sync brings the session's view up to date with the live mailbox and
+// writes the untagged responses for it: EXPUNGE or VANISHED (only when
+// allowExpunge), EXISTS and RECENT, FETCH for flag changes. RFC 9051
+// §7.5.1, RFC 7162 §3.2.10 (VANISHED with QRESYNC), §3.1.4 (MODSEQ in
+// FETCH with CONDSTORE). When nothing changed it reads nothing but the
+// live mailbox's MODSEQ.
 func (s *session) sync(allowExpunge bool) {
 	sel := s.sel
 	if sel == nil || !allowExpunge {
@@ -147,9 +167,9 @@ func (s *session) sync(allowExpunge bool) {
 		// bookkeeping simple and is what RFC 9051 §5.2 permits.
 		return
 	}
-	mb, err := s.srv.st.MailboxByID(s.ctx, s.acct.ID, sel.id)
-	if errors.Is(err, store.ErrNotFound) {
-		// Deleted by another session: nothing of it is left to show.
+	gen := s.srv.st.Live().Gen()
+	d, err := sel.box.Since(s.ctx, sel.highestModSeq)
+	if errors.Is(err, store.ErrMailboxGone) {
 		s.goneMailbox()
 		return
 	}
@@ -157,35 +177,46 @@ func (s *session) sync(allowExpunge bool) {
 		s.log.Warn("imap sync", "err", err)
 		return
 	}
-	sel.name = mb.Name
-	if mb.HighestModSeq <= sel.highestModSeq && mb.UIDNext <= sel.uidNext {
-		return
+	if d != nil {
+		sel.name = d.Name
+		vanished := d.Expunged
+		if d.Resync {
+			vanished = vanishedFrom(sel.msgs, d.Current)
+		}
+		s.applyExpunges(vanished)
+		s.applyChanges(d.Changed)
+		sel.highestModSeq = max(sel.highestModSeq, d.ModSeq)
+		sel.uidNext = max(sel.uidNext, d.UIDNext)
 	}
-	vanished, err := s.srv.st.Vanished(s.ctx, s.acct.ID, sel.id, sel.highestModSeq)
-	if err != nil {
-		s.log.Warn("imap sync", "err", err)
-		return
-	}
-	changed, err := s.srv.st.ChangedSince(s.ctx, s.acct.ID, sel.id, sel.highestModSeq)
-	if err != nil {
-		s.log.Warn("imap sync", "err", err)
-		return
-	}
-	s.applyExpunges(vanished)
-	s.applyChanges(changed)
-	sel.highestModSeq = max(sel.highestModSeq, mb.HighestModSeq)
-	sel.uidNext = max(sel.uidNext, mb.UIDNext)
+	// Everything expunged up to gen is now out of the view.
+	sel.pin.Advance(gen)
 }
 
-// goneMailbox handles the selected mailbox deleted elsewhere: every
-// message is expunged from the view; the mailbox stays selected but empty
-// (later commands on it fail with NONEXISTENT).
-func (s *session) goneMailbox() {
-	var uids []uint32
-	for _, m := range s.sel.msgs {
-		uids = append(uids, m.uid)
+// vanishedFrom returns the UIDs of view missing from current (both in UID
+// order).
+func vanishedFrom(view, current []msg) []uint32 {
+	var out []uint32
+	j := 0
+	for i := range view {
+		u := view[i].UID
+		for j < len(current) && current[j].UID < u {
+			j++
+		}
+		if j >= len(current) || current[j].UID != u {
+			out = append(out, u)
+		}
 	}
-	s.applyExpunges(uids)
+	return out
+}
+
+// goneMailbox handles the selected mailbox deleted (or renamed over)
+// elsewhere: the session cannot go on under the old UIDVALIDITY, so it is
+// told and ended, as Dovecot and Cyrus do (the client reconnects and sees
+// the mailbox list as it is now).
+func (s *session) goneMailbox() {
+	s.goodbyeNoFlush("selected mailbox was deleted, have to disconnect")
+	s.closeSelected()
+	s.state = stateLogout
 }
 
 // applyExpunges removes the given UIDs from the view, announcing each.
@@ -218,9 +249,7 @@ func (s *session) applyExpunges(uids []uint32) {
 	for i := range sel.msgs {
 		if k < len(seqs) && seqs[k] == i {
 			k++
-			if sel.msgs[i].recent {
-				sel.nrecent--
-			}
+			delete(sel.recent, sel.msgs[i].UID)
 			continue
 		}
 		keep = append(keep, sel.msgs[i])
@@ -248,7 +277,7 @@ func (s *session) dropSearchRes(gone []uint32) {
 
 // applyChanges merges rows changed since the view's HIGHESTMODSEQ: new
 // messages (EXISTS, RECENT) and flag changes (FETCH).
-func (s *session) applyChanges(changed []store.Message) {
+func (s *session) applyChanges(changed []msg) {
 	sel := s.sel
 	if len(changed) > 0 {
 		sel.own()
@@ -258,7 +287,7 @@ func (s *session) applyChanges(changed []store.Message) {
 	for i := range changed {
 		m := &changed[i]
 		if m.UID > maxUID {
-			added = append(added, msgFrom(m))
+			added = append(added, *m)
 			continue
 		}
 		idx := sel.indexOf(m.UID)
@@ -266,13 +295,13 @@ func (s *session) applyChanges(changed []store.Message) {
 			continue // expunged from the view earlier
 		}
 		cur := &sel.msgs[idx]
-		if m.ModSeq <= cur.modseq {
+		if m.ModSeq <= cur.ModSeq {
 			continue // this session already knows (its own STORE)
 		}
 		s.noteKeywords(m.Flags)
-		flagsChanged := !equalFlags(cur.flags, m.Flags)
-		cur.modseq = m.ModSeq
-		cur.flags = m.Flags
+		flagsChanged := !equalFlags(cur.Flags, m.Flags)
+		cur.ModSeq = m.ModSeq
+		cur.Flags = m.Flags
 		if flagsChanged || s.condstore {
 			s.writeFlagsFetch(idx)
 		}
@@ -280,16 +309,15 @@ func (s *session) applyChanges(changed []store.Message) {
 	if len(added) > 0 {
 		first := uint32(0)
 		if !sel.readOnly {
-			first = s.srv.claimRecent(sel.id, added[len(added)-1].uid)
+			first = s.srv.claimRecent(sel.id, added[len(added)-1].UID)
 		}
 		for i := range added {
-			if first > 0 && added[i].uid >= first {
-				added[i].recent = true
-				sel.nrecent++
+			if first > 0 && added[i].UID >= first {
+				sel.setRecent(added[i].UID)
 			}
 		}
 		for i := range added {
-			s.noteKeywords(added[i].flags)
+			s.noteKeywords(added[i].Flags)
 		}
 		sel.msgs = append(sel.msgs, added...)
 		s.enc.Star().Number(uint32(len(sel.msgs))).Raw(" EXISTS").CRLF()
@@ -302,10 +330,10 @@ func (s *session) applyChanges(changed []store.Message) {
 // writeFlagsFetch sends "* n FETCH (UID u FLAGS (...) [MODSEQ (m)])".
 func (s *session) writeFlagsFetch(idx int) {
 	m := &s.sel.msgs[idx]
-	s.enc.Star().Number(uint32(idx + 1)).Raw(" FETCH (UID ").Number(m.uid).Raw(" FLAGS ")
+	s.enc.Star().Number(uint32(idx + 1)).Raw(" FETCH (UID ").Number(m.UID).Raw(" FLAGS ")
 	s.writeFlags(m)
 	if s.condstore {
-		s.enc.Raw(" MODSEQ (").Number64(m.modseq).Special(')')
+		s.enc.Raw(" MODSEQ (").Number64(m.ModSeq).Special(')')
 	}
 	s.enc.Raw(")").CRLF()
 }
@@ -313,14 +341,14 @@ func (s *session) writeFlagsFetch(idx int) {
 // writeFlags writes a message's flag list, with \Recent for IMAP4rev1.
 func (s *session) writeFlags(m *msg) {
 	s.enc.Special('(')
-	for i, f := range m.flags {
+	for i, f := range m.Flags {
 		if i > 0 {
 			s.enc.SP()
 		}
 		s.enc.Atom(f)
 	}
-	if m.recent && !s.rev2 {
-		if len(m.flags) > 0 {
+	if !s.rev2 && s.sel.isRecent(m.UID) {
+		if len(m.Flags) > 0 {
 			s.enc.SP()
 		}
 		s.enc.Atom(`\Recent`)

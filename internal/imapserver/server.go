@@ -114,7 +114,6 @@ type Server struct {
 	closing   bool
 	wg        sync.WaitGroup
 
-	indexes   *store.IndexCache[msg]
 	envelopes envelopeCache
 
 	recentMu sync.Mutex
@@ -149,7 +148,6 @@ func New(st store.Store, auth Authenticator, opts Options) *Server {
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
 		recent:    map[int64]uint32{},
-		indexes:   newIndexCache(),
 	}
 }
 
@@ -243,6 +241,22 @@ func (s *Server) authenticate(ctx context.Context, remote net.Addr, user, pass s
 	return limits.Authenticate(ctx, s.opts.Logins, remote, user, directory.ErrAuthFailed, func() (*store.Account, error) {
 		return s.auth.Authenticate(ctx, user, pass)
 	})
+}
+
+// EndAccount ends every session of a deleted account with a BYE; nothing
+// of the account is reachable to them afterwards (its rows are gone, and
+// its ids are never handed out again).
+func (s *Server) EndAccount(accountID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sess := range s.sessions {
+		sess.mu.Lock()
+		mine := sess.accountID == accountID
+		sess.mu.Unlock()
+		if mine {
+			sess.end("account deleted")
+		}
+	}
 }
 
 // claimRecent gives \Recent (RFC 3501 §2.3.2) to the UIDs above the

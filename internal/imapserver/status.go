@@ -67,7 +67,7 @@ func (s *session) writeStatus(mb *store.Mailbox, items []string) error {
 	if needCounts {
 		if s.sel != nil && s.sel.id == mb.ID {
 			for i := range s.sel.msgs {
-				unseen, deleted = countFlags(s.sel.msgs[i].flags, unseen, deleted)
+				unseen, deleted = countFlags(s.sel.msgs[i].Flags, unseen, deleted)
 			}
 		} else {
 			list, err := s.srv.st.ChangedSince(s.ctx, s.acct.ID, mb.ID, 0)

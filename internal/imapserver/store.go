@@ -110,7 +110,7 @@ func cmdStore(s *session, cmd *command) error {
 	}
 	uids := make([]uint32, len(idxs))
 	for k, i := range idxs {
-		uids[k] = s.sel.msgs[i].uid
+		uids[k] = s.sel.msgs[i].UID
 	}
 
 	var updates []store.FlagUpdate
@@ -145,11 +145,11 @@ func cmdStore(s *session, cmd *command) error {
 			continue
 		}
 		cur := &s.sel.msgs[i]
-		expected := store.ApplyFlags(cur.flags, op, flags)
-		modseqMoved := u.ModSeq > cur.modseq
-		cur.flags = u.Flags
+		expected := store.ApplyFlags(cur.Flags, op, flags)
+		modseqMoved := u.ModSeq > cur.ModSeq
+		cur.Flags = u.Flags
 		if modseqMoved {
-			cur.modseq = u.ModSeq
+			cur.ModSeq = u.ModSeq
 		}
 		switch {
 		case !silent || !store.EqualFlags(expected, u.Flags):
@@ -231,14 +231,14 @@ func (s *session) writeStoreFetch(idx int, withFlags, withUID bool) {
 		if sep {
 			s.enc.SP()
 		}
-		s.enc.Raw("UID ").Number(m.uid)
+		s.enc.Raw("UID ").Number(m.UID)
 		sep = true
 	}
 	if s.condstore {
 		if sep {
 			s.enc.SP()
 		}
-		s.enc.Raw("MODSEQ (").Number64(m.modseq).Special(')')
+		s.enc.Raw("MODSEQ (").Number64(m.ModSeq).Special(')')
 	}
 	s.enc.Special(')').CRLF()
 }

@@ -123,6 +123,9 @@ func (c *conn) cmdAuthenticate(args []token) {
 
 func (c *conn) loggedIn(scripts Scripts, final []byte) {
 	c.scripts = scripts
+	if a, ok := scripts.(AccountScripts); ok {
+		c.account.Store(a.AccountID())
+	}
 	c.user = scripts.Owner()
 	c.p.scriptLimit = c.srv.opts.MaxScriptSize
 	c.log = c.log.With("user", c.user)

@@ -41,6 +41,12 @@ type ScriptInfo struct {
 // not) and *ScriptError each have their response; any other error is
 // answered with NO (TRYLATER) and logged, and its text never reaches the
 // client.
+// AccountScripts is implemented by Scripts that belong to a store account,
+// so that Server.EndAccount can find the sessions of a deleted account.
+type AccountScripts interface {
+	AccountID() int64
+}
+
 type Scripts interface {
 	// Owner is the canonical name of the user, sent as the OWNER
 	// capability (RFC 5804 §1.7) and used in log lines.

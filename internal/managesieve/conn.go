@@ -12,6 +12,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,8 +33,12 @@ type conn struct {
 	ctx    context.Context // cancelled when the connection ends
 	cancel context.CancelFunc
 
-	isTLS        bool
-	scripts      Scripts // nil before login (RFC 5804 non-authenticated state)
+	isTLS   bool
+	scripts Scripts // nil before login (RFC 5804 non-authenticated state)
+	// account is the logged-in account's id (AccountScripts), for
+	// Server.EndAccount; gone is set when that account was deleted.
+	account      atomic.Int64
+	gone         atomic.Bool
 	user         string
 	badCommands  int
 	authFailures int
@@ -133,6 +138,10 @@ func (c *conn) waitForCommand() bool {
 		c.bye("", "Server shutting down")
 		return false
 	}
+	if c.gone.Load() {
+		c.bye("", "Account deleted")
+		return false
+	}
 	return true
 }
 
@@ -160,6 +169,8 @@ func (c *conn) readFailed(err error) bool {
 		c.bye(fe.code, fe.text)
 	case c.srv.shutting.Load():
 		c.bye("", "Server shutting down")
+	case c.gone.Load():
+		c.bye("", "Account deleted")
 	case errors.As(err, &ne) && ne.Timeout():
 		c.log.Info("closing connection", "reason", "timeout")
 		c.bye("", "Timeout, closing connection")

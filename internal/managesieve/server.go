@@ -262,6 +262,19 @@ func (s *Server) forceClose() {
 	}
 }
 
+// EndAccount ends the sessions of a deleted account (their Scripts are
+// AccountScripts) with BYE.
+func (s *Server) EndAccount(accountID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.account.Load() == accountID {
+			c.gone.Store(true)
+			c.interrupt()
+		}
+	}
+}
+
 // authenticate checks credentials with the Backend under Options.Logins.
 // A locked-out attempt fails like a wrong password (ErrAuthFailed).
 func (s *Server) authenticate(ctx context.Context, remote net.Addr, user, pass string) (Scripts, error) {

@@ -185,6 +185,12 @@ func (c *conn) loggedIn(acc *store.Account) error {
 		return errorf("SYS/TEMP", "cannot open the maildrop, try again later")
 	}
 	c.account, c.drop, c.state = acc, drop, stateTransaction
+	c.mu.Lock()
+	c.accountID = acc.ID
+	c.mu.Unlock()
+	if c.srv.st.Live().Deleted(acc.ID) {
+		c.srv.EndAccount(acc.ID)
+	}
 	c.log = c.log.With("user", acc.Address)
 	c.log.Info("logged in", "mech", c.mech, "messages", drop.count, "octets", drop.size)
 	c.ok("maildrop has %d messages (%d octets)", drop.count, drop.size)

@@ -126,9 +126,11 @@ type conn struct {
 	drop         *maildrop
 	retrieved    int // RETR commands that sent a message
 
-	mu       sync.Mutex
-	busy     bool // running a command (not waiting for a line)
-	stopping bool // Shutdown asked the session to end
+	mu        sync.Mutex
+	busy      bool  // running a command (not waiting for a line)
+	stopping  bool  // Shutdown (or the account's deletion) asked the session to end
+	deleted   bool  // the account was deleted
+	accountID int64 // of account, for Server.EndAccount
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -254,7 +256,14 @@ func (c *conn) end(err error) {
 	switch {
 	case errors.Is(err, errStopping):
 		c.w.timeout = goodbyeTimeout
-		c.writeLine("-ERR [SYS/TEMP] server shutting down")
+		c.mu.Lock()
+		deleted := c.deleted
+		c.mu.Unlock()
+		if deleted {
+			c.writeLine("-ERR [SYS/PERM] account deleted")
+		} else {
+			c.writeLine("-ERR [SYS/TEMP] server shutting down")
+		}
 		c.bw.Flush()
 	case errors.Is(err, errTimeout):
 		// RFC 1939 §3: close without a reply and without removing messages.
@@ -277,6 +286,7 @@ func isNetError(err error) bool {
 func (c *conn) close() {
 	if c.state == stateTransaction {
 		c.finishSession(false)
+		c.drop.pin.Release()
 	}
 	if c.tlsConn != nil {
 		c.tlsConn.Close() // sends close_notify, closes nc

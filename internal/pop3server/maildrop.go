@@ -2,6 +2,7 @@ package pop3server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -32,6 +33,9 @@ func (m *entry) uidl() string {
 // from 1 in this order, and neither numbers nor sizes change until the
 // session ends.
 type maildrop struct {
+	// pin keeps the snapshot's bodies readable until the session ends,
+	// also those that other sessions expunge meanwhile (store.Live).
+	pin   *store.Pin
 	msgs  []entry
 	count int64 // messages not deleted
 	size  int64 // their octets
@@ -72,7 +76,13 @@ func (s *Server) loadMaildrop(ctx context.Context, acc *store.Account) (*maildro
 		return nil, fmt.Errorf("hidden messages: %w", err)
 	}
 
-	d := &maildrop{}
+	d := &maildrop{pin: s.st.Live().NewPin()}
+	ok := false
+	defer func() {
+		if !ok {
+			d.pin.Release()
+		}
+	}()
 	// With several mailboxes, a message moved while they are read one by
 	// one could be seen twice; its EmailID tells.
 	var seen map[int64]bool
@@ -80,39 +90,38 @@ func (s *Server) loadMaildrop(ctx context.Context, acc *store.Account) (*maildro
 		seen = make(map[int64]bool)
 	}
 	for _, mb := range mailboxes {
-		// The shared index (store.IndexCache) makes a login to a big,
-		// unchanged mailbox a copy instead of a read of every row.
-		idx, err := s.index.Get(ctx, s.st, acc.ID, &mb)
+		// The live state (store.Live) makes a login to a big, unchanged
+		// mailbox a copy instead of a read of every row.
+		box, err := s.st.Live().Open(ctx, &mb)
+		if err != nil {
+			return nil, fmt.Errorf("messages of %s: %w", mb.Name, err)
+		}
+		items, _, _, err := box.Snapshot(ctx)
+		box.Close()
+		if errors.Is(err, store.ErrMailboxGone) && len(mailboxes) > 1 {
+			continue // deleted since the list was read
+		}
 		if err != nil {
 			return nil, fmt.Errorf("messages of %s: %w", mb.Name, err)
 		}
 		if d.msgs == nil {
-			d.msgs = make([]entry, 0, len(idx.Items))
+			d.msgs = make([]entry, 0, len(items))
 		}
-		for i := range idx.Items {
-			m := &idx.Items[i]
-			if hidden[m.emailID] || seen[m.emailID] {
+		for i := range items {
+			m := &items[i]
+			if hidden[m.EmailID] || seen[m.EmailID] {
 				continue
 			}
 			if seen != nil {
-				seen[m.emailID] = true
+				seen[m.EmailID] = true
 			}
-			d.msgs = append(d.msgs, *m)
+			d.msgs = append(d.msgs, entry{mailboxID: mb.ID, uid: m.UID, emailID: m.EmailID, size: m.Size, blobID: m.BlobID})
 			d.count++
-			d.size += m.size
+			d.size += m.Size
 		}
 	}
+	ok = true
 	return d, nil
-}
-
-// newIndexCache is the process's index of maildrop mailboxes.
-func newIndexCache() *store.IndexCache[entry] {
-	return &store.IndexCache[entry]{
-		Convert: func(m *store.Message) entry {
-			return entry{mailboxID: m.MailboxID, uid: m.UID, emailID: m.EmailID, size: m.Size, blobID: m.BlobID}
-		},
-		UID: func(e *entry) uint32 { return e.uid },
-	}
 }
 
 func isInbox(name string) bool { return strings.EqualFold(name, "INBOX") }

@@ -155,7 +155,6 @@ type Server struct {
 	log  *slog.Logger
 	// viewExclude is Options.ViewExclude as a set.
 	viewExclude map[string]bool
-	index       *store.IndexCache[entry]
 
 	baseCtx    context.Context // parent of every connection's context
 	cancelBase context.CancelFunc
@@ -222,7 +221,6 @@ func New(st store.Store, auth Authenticator, opts Options) *Server {
 		opts:        opts,
 		log:         opts.Logger.With("component", "pop3server"),
 		viewExclude: make(map[string]bool),
-		index:       newIndexCache(),
 		finished:    make(chan struct{}),
 		listeners:   make(map[net.Listener]struct{}),
 		conns:       make(map[*conn]struct{}),
@@ -426,6 +424,24 @@ func (s *Server) beginSession(accountID int64, now time.Time) loginError {
 // maxLoginDelayEntries is the size of the login-time table above which
 // entries older than the login delay are dropped.
 const maxLoginDelayEntries = 4096
+
+// EndAccount ends the sessions of a deleted account: each is told and
+// closed, deleting nothing (its rows are already gone).
+func (s *Server) EndAccount(accountID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.mu.Lock()
+		mine := c.accountID == accountID
+		if mine {
+			c.deleted = true
+		}
+		c.mu.Unlock()
+		if mine {
+			c.stop()
+		}
+	}
+}
 
 func (s *Server) endSession(accountID int64) {
 	if !s.opts.Lock {

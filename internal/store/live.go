@@ -42,6 +42,7 @@ type Live struct {
 	mu     sync.Mutex
 	boxes  map[int64]*LiveMailbox
 	onGone []func(accountID int64)
+	gone   map[int64]bool // accounts deleted (ids never recur: a small set)
 
 	pinMu       sync.Mutex
 	pins        map[*Pin]struct{}
@@ -99,7 +100,8 @@ type Event struct {
 // (a body can be referenced again, e.g. by a COPY of a message that a view
 // still shows), and is called without locks held.
 func NewLive(load Loader, remove func(ids []string)) *Live {
-	return &Live{load: load, remove: remove, boxes: map[int64]*LiveMailbox{}, pins: map[*Pin]struct{}{}}
+	return &Live{load: load, remove: remove, boxes: map[int64]*LiveMailbox{}, pins: map[*Pin]struct{}{},
+		gone: map[int64]bool{}}
 }
 
 // OnAccountGone registers fn, called (without locks held, from the
@@ -232,6 +234,7 @@ func (l *Live) Apply(events []Event) {
 				}
 			}
 			gone = append(gone, ev.AccountID)
+			l.gone[ev.AccountID] = true
 		}
 	}
 	fns := l.onGone
@@ -250,6 +253,13 @@ func (l *Live) Apply(events []Event) {
 			fn(id)
 		}
 	}
+}
+
+// Deleted reports whether this process knows the account was deleted.
+func (l *Live) Deleted(accountID int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.gone[accountID]
 }
 
 // MarkStale makes the next use of a mailbox read what was committed
@@ -312,6 +322,8 @@ type LiveMailbox struct {
 	snapMod  uint64
 	log      []logEntry // changes in (logFloor, hms], oldest first
 	logFloor uint64
+	memo     any
+	memoMod  uint64
 }
 
 // logEntry is one change: rows added or changed (their state then), and
@@ -442,6 +454,25 @@ func (b *LiveMailbox) Snapshot(ctx context.Context) ([]Item, uint64, uint32, err
 	}
 	b.fold()
 	return b.snap, b.hms, b.uidNext, nil
+}
+
+// Memo returns compute() for the snapshot at modseq, computed once per
+// snapshot and shared (e.g. the keywords in use).
+func (b *LiveMailbox) Memo(modseq uint64, compute func() any) any {
+	b.mu.Lock()
+	if b.memoMod == modseq && b.memo != nil {
+		v := b.memo
+		b.mu.Unlock()
+		return v
+	}
+	b.mu.Unlock()
+	v := compute()
+	b.mu.Lock()
+	if modseq >= b.memoMod {
+		b.memo, b.memoMod = v, modseq
+	}
+	b.mu.Unlock()
+	return v
 }
 
 // Name returns the mailbox's current name.
