@@ -2,8 +2,8 @@
 // <root>/<shard>/<id>, where shard is the first two hex digits of the id.
 //
 // A body is written under its final name, fsynced and closed by Commit; the
-// caller then fsyncs the shard directories it touched (SyncDirs, shared by
-// every body of a group commit) before the index references the body. A body
+// caller then fsyncs the shard directories it touched (SyncDirs) before the
+// index references the body. A body
 // file without an index row is an orphan: harmless, swept by the store.
 // Ids are random hex, so a body's path never derives from client input.
 package blob

@@ -66,7 +66,13 @@ func (a *fetchAtt) needsStructure() bool {
 	case fetchUID, fetchFlags, fetchInternalDate, fetchSize, fetchModSeq, fetchSaveDate:
 		return false
 	}
-	return true
+	return !a.whole()
+}
+
+// whole reports whether the item is the whole message (BODY[], RFC822),
+// which is the body file as stored: no structure needed.
+func (a *fetchAtt) whole() bool {
+	return (a.kind == fetchSection || a.kind == fetchRFC822) && len(a.sec.path) == 0 && a.sec.spec == specAll
 }
 
 type fetchRequest struct {
@@ -76,6 +82,16 @@ type fetchRequest struct {
 	changedSince    uint64
 	hasChangedSince bool
 	vanished        bool
+}
+
+// hasWhole reports whether an item is the whole message (fetchAtt.whole).
+func (r *fetchRequest) hasWhole() bool {
+	for i := range r.atts {
+		if r.atts[i].whole() {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *fetchRequest) has(k fetchKind) bool {
@@ -527,7 +543,8 @@ type fetchValue struct {
 type fetchSource struct {
 	s      *session
 	blobID string
-	st     *message.Structure
+	size   int64
+	st     *message.Structure // nil when no item needs it
 	body   store.Body
 }
 
@@ -539,7 +556,7 @@ func (f *fetchSource) open() (store.Body, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.Size() < f.st.Size {
+	if b.Size() < f.size {
 		b.Close()
 		return nil, store.ErrBodyMissing
 	}
@@ -569,8 +586,8 @@ func (s *session) fetchOne(cmd *command, req *fetchRequest, i int, row *store.Me
 	m := &s.sel.msgs[i]
 	st := cached
 	clear(vals)
-	if row != nil || st != nil {
-		if st == nil {
+	if row != nil || st != nil || req.hasWhole() {
+		if st == nil && row != nil {
 			var err error
 			if st, err = message.Decode(row.Structure); err != nil {
 				s.log.Error("imap fetch: bad structure", "uid", m.UID, "err", err)
@@ -579,7 +596,7 @@ func (s *session) fetchOne(cmd *command, req *fetchRequest, i int, row *store.Me
 			}
 			s.srv.envelopes.put(row.BlobID, st)
 		}
-		src := &fetchSource{s: s, blobID: m.BlobID, st: st}
+		src := &fetchSource{s: s, blobID: m.BlobID, size: m.Size, st: st}
 		defer src.close()
 		for j := range req.atts {
 			err := s.prepareValue(src, &req.atts[j], &vals[j])
@@ -654,7 +671,12 @@ func (s *session) fetchOne(cmd *command, req *fetchRequest, i int, row *store.Me
 func (s *session) prepareValue(src *fetchSource, a *fetchAtt, v *fetchValue) error {
 	switch a.kind {
 	case fetchSection, fetchRFC822, fetchRFC822Header, fetchRFC822Text:
-		loc := a.sec.locate(src.st)
+		var loc sectionRange
+		if a.whole() {
+			loc.size = src.size
+		} else {
+			loc = a.sec.locate(src.st)
+		}
 		if loc.missing {
 			return nil
 		}

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -16,7 +15,7 @@ func fold(address string) string { return strings.ToLower(address) }
 
 func (s *Store) CreateDomain(ctx context.Context, name string) error {
 	name = strings.ToLower(name)
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		_, err := tx.Exec("INSERT INTO domains (name) VALUES (?)", name)
 		if isUnique(err) {
 			return nil, fmt.Errorf("domain %s: %w", name, store.ErrExists)
@@ -27,7 +26,7 @@ func (s *Store) CreateDomain(ctx context.Context, name string) error {
 
 func (s *Store) DeleteDomain(ctx context.Context, name string) error {
 	name = strings.ToLower(name)
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		res, err := tx.Exec("DELETE FROM domains WHERE name = ?", name)
 		if err != nil {
 			return nil, err
@@ -58,7 +57,7 @@ func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
 
 func (s *Store) SetCatchAll(ctx context.Context, domain, target string) error {
 	domain = strings.ToLower(domain)
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		res, err := tx.Exec("UPDATE domains SET catchall = ? WHERE name = ?", target, domain)
 		if err != nil {
 			return nil, err
@@ -94,7 +93,7 @@ func (s *Store) CreateAccount(ctx context.Context, na store.NewAccount) (*store.
 		}
 	}
 	var id int64
-	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	err := s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		now := time.Now().Unix()
 		var err error
 		if id, err = nextID(tx, "account"); err != nil {
@@ -153,7 +152,7 @@ func (s *Store) Accounts(ctx context.Context) ([]store.Account, error) {
 
 func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	var unref []string
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		var id int64
 		err := tx.QueryRow("SELECT id FROM accounts WHERE address_fold = ?", fold(address)).Scan(&id)
 		if err != nil {
@@ -212,7 +211,7 @@ func (s *Store) SetPasswordHash(ctx context.Context, address, hash string) error
 }
 
 func (s *Store) SetSCRAM(ctx context.Context, address, passwordHash, scram string) error {
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		res, err := tx.Exec("UPDATE accounts SET scram = ? WHERE address_fold = ? AND password = ?",
 			scram, fold(address), passwordHash)
 		if err != nil {
@@ -233,7 +232,7 @@ func (s *Store) SetQuota(ctx context.Context, address string, bytes, messages in
 }
 
 func (s *Store) updateAccount(ctx context.Context, address, set string, args ...any) error {
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		res, err := tx.Exec("UPDATE accounts SET "+set+" WHERE address_fold = ?", append(args, fold(address))...)
 		if err != nil {
 			return nil, err
@@ -246,7 +245,7 @@ func (s *Store) updateAccount(ctx context.Context, address, set string, args ...
 }
 
 func (s *Store) AddAlias(ctx context.Context, address, target string) error {
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		_, err := tx.Exec("INSERT INTO aliases (address_fold, address, target) VALUES (?, ?, ?)",
 			fold(address), address, target)
 		if isUnique(err) {
@@ -257,7 +256,7 @@ func (s *Store) AddAlias(ctx context.Context, address, target string) error {
 }
 
 func (s *Store) DeleteAlias(ctx context.Context, address, target string) error {
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		q, args := "DELETE FROM aliases WHERE address_fold = ?", []any{fold(address)}
 		if target != "" {
 			q += " AND lower(target) = ?"

@@ -22,7 +22,7 @@ func (s *Store) Sweep(ctx context.Context, minAge time.Duration) (int, error) {
 	s.live.Reclaim()
 	removed := 0
 	for _, shard := range blob.Shards() {
-		err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		err := s.write(ctx, nil, func(tx *wtx) (func(), error) {
 			n, err := s.sweepShard(tx, shard, minAge)
 			removed += n
 			return nil, err
@@ -34,7 +34,7 @@ func (s *Store) Sweep(ctx context.Context, minAge time.Duration) (int, error) {
 	return removed, nil
 }
 
-func (s *Store) sweepShard(tx *sql.Tx, shard string, minAge time.Duration) (int, error) {
+func (s *Store) sweepShard(tx *wtx, shard string, minAge time.Duration) (int, error) {
 	entries, err := s.blobs.List(shard)
 	if err != nil || len(entries) == 0 {
 		return 0, err
@@ -265,7 +265,7 @@ func (s *Store) Check(ctx context.Context, repair bool) (*store.CheckReport, err
 		return r, nil
 	}
 	if len(fixes) > 0 {
-		err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+		err := s.write(ctx, nil, func(tx *wtx) (func(), error) {
 			for _, q := range fixes {
 				if _, err := tx.Exec(q); err != nil {
 					return nil, err

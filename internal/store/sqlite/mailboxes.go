@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,7 +24,7 @@ func scanMailbox(row interface{ Scan(...any) error }) (*store.Mailbox, error) {
 // createMailbox inserts a mailbox with a fresh UIDVALIDITY: per account,
 // strictly increasing and at least the current time, so a mailbox deleted
 // and created again under the same name never reuses one (RFC 9051 §2.3.1.1).
-func (s *Store) createMailbox(tx *sql.Tx, accountID int64, m store.NewMailbox) (*store.Mailbox, error) {
+func (s *Store) createMailbox(tx *wtx, accountID int64, m store.NewMailbox) (*store.Mailbox, error) {
 	name, err := store.CanonicalMailboxName(m.Name)
 	if err != nil {
 		return nil, err
@@ -59,7 +58,7 @@ func (s *Store) createMailbox(tx *sql.Tx, accountID int64, m store.NewMailbox) (
 
 // recordChange appends ev to the account's change feed, and to the events
 // the writer hands to the live state once the transaction commits.
-func (s *Store) recordChange(tx *sql.Tx, ev store.Event) error {
+func (s *Store) recordChange(tx *wtx, ev store.Event) error {
 	var seq int64
 	if err := tx.QueryRow("UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
 		ev.AccountID).Scan(&seq); err != nil {
@@ -125,7 +124,7 @@ func parseUIDs(s string) []uint32 {
 
 func (s *Store) CreateMailbox(ctx context.Context, accountID int64, m store.NewMailbox) (*store.Mailbox, error) {
 	var mb *store.Mailbox
-	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	err := s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		var err error
 		mb, err = s.createMailbox(tx, accountID, m)
 		return func() { s.hub.Notify(accountID) }, err
@@ -164,7 +163,7 @@ func (s *Store) Mailboxes(ctx context.Context, accountID int64) ([]store.Mailbox
 	return out, rows.Err()
 }
 
-func mailboxTx(tx *sql.Tx, accountID int64, name string) (*store.Mailbox, error) {
+func mailboxTx(tx *wtx, accountID int64, name string) (*store.Mailbox, error) {
 	mb, err := scanMailbox(tx.QueryRow("SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? AND name = ?", accountID, name))
 	return mb, notFound(err, "mailbox "+name)
 }
@@ -186,7 +185,7 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 	if to == "INBOX" || strings.HasPrefix(to, from+"/") {
 		return fmt.Errorf("rename %s to %s: %w", from, to, store.ErrNotPermitted)
 	}
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		src, err := mailboxTx(tx, accountID, from)
 		if err != nil {
 			return nil, err
@@ -258,7 +257,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 	if name == "INBOX" {
 		return fmt.Errorf("delete INBOX: %w", store.ErrNotPermitted)
 	}
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		mb, err := mailboxTx(tx, accountID, name)
 		if err != nil {
 			return nil, err
@@ -310,7 +309,7 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		res, err := tx.Exec("UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?", subscribed, accountID, name)
 		if err != nil {
 			return nil, err

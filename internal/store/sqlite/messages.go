@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -67,7 +68,7 @@ func splitFlags(s string) []string {
 // checkQuota fails with ErrOverQuota when adding bytes and msgs to the
 // account would exceed its limits. Quota is enforced inside the writer's
 // transaction, so concurrent deliveries cannot overshoot it together.
-func (s *Store) checkQuota(tx *sql.Tx, accountID, bytes, msgs int64) error {
+func (s *Store) checkQuota(tx *wtx, accountID, bytes, msgs int64) error {
 	a, err := scanAccount(tx.QueryRow("SELECT "+accountCols+" FROM accounts WHERE id = ?", accountID))
 	if err != nil {
 		return notFound(err, fmt.Sprintf("account #%d", accountID))
@@ -85,7 +86,7 @@ func (s *Store) checkQuota(tx *sql.Tx, accountID, bytes, msgs int64) error {
 // nextUIDs reserves n UIDs and one new MODSEQ in a mailbox. The returned
 // event describes the mailbox after the change; the caller fills in what
 // changed.
-func nextUIDs(tx *sql.Tx, accountID, mailboxID int64, n int, addBytes int64) (first uint32, ev store.Event, err error) {
+func nextUIDs(tx *wtx, accountID, mailboxID int64, n int, addBytes int64) (first uint32, ev store.Event, err error) {
 	var next int64
 	ev = store.Event{Kind: store.ChangeAppend, AccountID: accountID, MailboxID: mailboxID}
 	err = tx.QueryRow(`UPDATE mailboxes SET uidnext = uidnext + ?, highest_modseq = highest_modseq + 1,
@@ -102,7 +103,7 @@ func nextUIDs(tx *sql.Tx, accountID, mailboxID int64, n int, addBytes int64) (fi
 }
 
 // bumpModSeq gives a mailbox a new HIGHESTMODSEQ and adjusts its counters.
-func bumpModSeq(tx *sql.Tx, accountID, mailboxID int64, kind store.ChangeKind, dMsgs, dBytes int64) (store.Event, error) {
+func bumpModSeq(tx *wtx, accountID, mailboxID int64, kind store.ChangeKind, dMsgs, dBytes int64) (store.Event, error) {
 	ev := store.Event{Kind: kind, AccountID: accountID, MailboxID: mailboxID}
 	err := tx.QueryRow(`UPDATE mailboxes SET highest_modseq = highest_modseq + 1, messages = messages + ?, size = size + ?
 		WHERE id = ? AND account_id = ? RETURNING highest_modseq, uidnext, uidvalidity, name`, dMsgs, dBytes, mailboxID, accountID).Scan(
@@ -110,7 +111,7 @@ func bumpModSeq(tx *sql.Tx, accountID, mailboxID int64, kind store.ChangeKind, d
 	return ev, notFound(err, fmt.Sprintf("mailbox #%d", mailboxID))
 }
 
-func nextEmailIDs(tx *sql.Tx, accountID int64, n int) (int64, error) {
+func nextEmailIDs(tx *wtx, accountID int64, n int) (int64, error) {
 	var next int64
 	err := tx.QueryRow("UPDATE accounts SET next_email_id = next_email_id + ? WHERE id = ? RETURNING next_email_id",
 		n, accountID).Scan(&next)
@@ -129,7 +130,7 @@ func (s *Store) Append(ctx context.Context, accountID int64, msgs []store.Append
 		bodies[i] = m.Body.ID
 	}
 	var results []store.AppendResult
-	err := s.write(ctx, bodies, func(tx *sql.Tx) (func(), error) {
+	err := s.write(ctx, bodies, func(tx *wtx) (func(), error) {
 		var err error
 		if results, err = s.appendTx(tx, accountID, msgs, enforceQuota); err != nil {
 			return nil, err
@@ -173,35 +174,59 @@ func (s *Store) Messages(ctx context.Context, accountID, mailboxID int64, fromUI
 	return out, rows.Err()
 }
 
-// messagesTx loads the rows of uids (sorted, missing ones skipped).
-func messagesTx(tx *sql.Tx, accountID, mailboxID int64, uids []uint32) ([]store.Message, error) {
+// messagesTx loads the rows of uids (sorted, missing ones skipped); light
+// leaves out Structure (flag changes and expunges do not need it).
+func messagesTx(tx *wtx, accountID, mailboxID int64, uids []uint32, light bool) ([]store.Message, error) {
 	sorted := append([]uint32(nil), uids...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-	var out []store.Message
-	stmt, err := tx.Prepare("SELECT " + messageCols + " FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid = ?")
-	if err != nil {
-		return nil, err
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	out := make([]store.Message, 0, len(sorted))
+	cols := messageCols
+	if light {
+		cols = indexCols
 	}
-	defer stmt.Close()
-	var last uint32
-	for i, u := range sorted {
-		if i > 0 && u == last {
-			continue
+	// Runs of consecutive UIDs are read as ranges: one statement for a
+	// "1:*" style set instead of one per message.
+	for i := 0; i < len(sorted); {
+		j := i
+		for j+1 < len(sorted) && sorted[j+1] == sorted[j]+1 {
+			j++
 		}
-		last = u
-		m, err := scanMessage(stmt.QueryRow(accountID, mailboxID, u))
-		if err == sql.ErrNoRows {
-			continue
+		var rows *sql.Rows
+		var err error
+		if i == j {
+			rows, err = tx.Query("SELECT "+cols+" FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid = ?",
+				accountID, mailboxID, sorted[i])
+		} else {
+			rows, err = tx.Query("SELECT "+cols+" FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid",
+				accountID, mailboxID, sorted[i], sorted[j])
 		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, m)
+		for rows.Next() {
+			var m store.Message
+			if light {
+				m, err = scanLight(rows)
+			} else {
+				m, err = scanMessage(rows)
+			}
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		i = j + 1
 	}
 	return out, nil
 }
 
-func allUIDs(tx *sql.Tx, mailboxID int64) ([]uint32, error) {
+func allUIDs(tx *wtx, mailboxID int64) ([]uint32, error) {
 	rows, err := tx.Query("SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", mailboxID)
 	if err != nil {
 		return nil, err
@@ -221,9 +246,9 @@ func allUIDs(tx *sql.Tx, mailboxID int64) ([]uint32, error) {
 func (s *Store) SetFlags(ctx context.Context, accountID, mailboxID int64, uids []uint32, op store.FlagOp, flags []string, unchangedSince uint64) ([]store.FlagUpdate, []uint32, error) {
 	var updates []store.FlagUpdate
 	var failed []uint32
-	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	err := s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		updates, failed = nil, nil
-		msgs, err := messagesTx(tx, accountID, mailboxID, uids)
+		msgs, err := messagesTx(tx, accountID, mailboxID, uids, true)
 		if err != nil {
 			return nil, err
 		}
@@ -269,7 +294,7 @@ func (s *Store) SetFlags(ctx context.Context, accountID, mailboxID int64, uids [
 
 // copyTx copies messages into dst with new UIDs, sharing their bodies.
 // keepEmailID is set by Move.
-func (s *Store) copyTx(tx *sql.Tx, accountID int64, msgs []store.Message, dst int64, keepEmailID bool) (*store.CopyResult, int64, error) {
+func (s *Store) copyTx(tx *wtx, accountID int64, msgs []store.Message, dst int64, keepEmailID bool) (*store.CopyResult, int64, error) {
 	var bytes int64
 	for _, m := range msgs {
 		bytes += m.Size
@@ -314,11 +339,11 @@ func (s *Store) copyTx(tx *sql.Tx, accountID int64, msgs []store.Message, dst in
 
 func (s *Store) Copy(ctx context.Context, accountID, fromMailbox, toMailbox int64, uids []uint32, enforceQuota bool) (*store.CopyResult, error) {
 	var res *store.CopyResult
-	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	err := s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		if _, err := scanMailbox(tx.QueryRow("SELECT "+mailboxCols+" FROM mailboxes WHERE id = ? AND account_id = ?", fromMailbox, accountID)); err != nil {
 			return nil, notFound(err, fmt.Sprintf("mailbox #%d", fromMailbox))
 		}
-		msgs, err := messagesTx(tx, accountID, fromMailbox, uids)
+		msgs, err := messagesTx(tx, accountID, fromMailbox, uids, false)
 		if err != nil {
 			return nil, err
 		}
@@ -355,8 +380,8 @@ func (s *Store) Copy(ctx context.Context, accountID, fromMailbox, toMailbox int6
 
 // moveTx moves messages: copies keeping their EmailID, then expunges the
 // sources (RFC 6851 §3.3). Quota usage is unchanged.
-func (s *Store) moveTx(tx *sql.Tx, accountID, from, to int64, uids []uint32) (*store.CopyResult, error) {
-	msgs, err := messagesTx(tx, accountID, from, uids)
+func (s *Store) moveTx(tx *wtx, accountID, from, to int64, uids []uint32) (*store.CopyResult, error) {
+	msgs, err := messagesTx(tx, accountID, from, uids, false)
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +413,7 @@ func (s *Store) Move(ctx context.Context, accountID, fromMailbox, toMailbox int6
 		return nil, fmt.Errorf("move into the same mailbox: %w", store.ErrNotPermitted)
 	}
 	var res *store.CopyResult
-	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	err := s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		if _, err := scanMailbox(tx.QueryRow("SELECT "+mailboxCols+" FROM mailboxes WHERE id = ? AND account_id = ?", fromMailbox, accountID)); err != nil {
 			return nil, notFound(err, fmt.Sprintf("mailbox #%d", fromMailbox))
 		}
@@ -404,7 +429,7 @@ func (s *Store) Move(ctx context.Context, accountID, fromMailbox, toMailbox int6
 
 // expungeTx removes messages, leaving tombstones, and releases their bodies
 // (their files go once no view holds them: store.Live).
-func (s *Store) expungeTx(tx *sql.Tx, accountID, mailboxID int64, msgs []store.Message) error {
+func (s *Store) expungeTx(tx *wtx, accountID, mailboxID int64, msgs []store.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -441,7 +466,7 @@ func (s *Store) expungeTx(tx *sql.Tx, accountID, mailboxID int64, msgs []store.M
 
 // releaseBlobs drops one reference per id and returns the ids that reached
 // zero (their rows are deleted; files go after the commit).
-func releaseBlobs(tx *sql.Tx, ids []string) ([]string, error) {
+func releaseBlobs(tx *wtx, ids []string) ([]string, error) {
 	var unref []string
 	for _, id := range ids {
 		var refs int64
@@ -473,18 +498,18 @@ func (s *Store) ExpungeDeleted(ctx context.Context, accountID, mailboxID int64, 
 // only those still flagged \Deleted when the transaction runs.
 func (s *Store) expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32, onlyDeleted bool) ([]uint32, error) {
 	var removed []uint32
-	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	err := s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		removed = nil
 		var msgs []store.Message
 		var err error
 		if uids == nil {
-			rows, err := tx.Query("SELECT "+messageCols+" FROM messages WHERE account_id = ? AND mailbox_id = ? AND (' ' || flags || ' ') LIKE '% \\Deleted %' ORDER BY uid",
+			rows, err := tx.Query("SELECT "+indexCols+" FROM messages WHERE account_id = ? AND mailbox_id = ? AND (' ' || flags || ' ') LIKE '% \\Deleted %' ORDER BY uid",
 				accountID, mailboxID)
 			if err != nil {
 				return nil, err
 			}
 			for rows.Next() {
-				m, err := scanMessage(rows)
+				m, err := scanLight(rows)
 				if err != nil {
 					rows.Close()
 					return nil, err
@@ -493,7 +518,7 @@ func (s *Store) expunge(ctx context.Context, accountID, mailboxID int64, uids []
 			}
 			rows.Close()
 		} else {
-			msgs, err = messagesTx(tx, accountID, mailboxID, uids)
+			msgs, err = messagesTx(tx, accountID, mailboxID, uids, true)
 			if err != nil {
 				return nil, err
 			}
@@ -554,7 +579,7 @@ func vanishedSince(ctx context.Context, q querier, accountID, mailboxID int64, s
 // appendTx is Append's transaction body, shared with DeliverFiltered: all
 // messages or none, grouped by mailbox in input order so that each mailbox
 // gets one UID range and one MODSEQ.
-func (s *Store) appendTx(tx *sql.Tx, accountID int64, msgs []store.AppendMessage, enforceQuota bool) ([]store.AppendResult, error) {
+func (s *Store) appendTx(tx *wtx, accountID int64, msgs []store.AppendMessage, enforceQuota bool) ([]store.AppendResult, error) {
 	var total int64
 	for _, m := range msgs {
 		total += m.Body.Size
@@ -641,18 +666,25 @@ func changedSince(ctx context.Context, qr querier, accountID, mailboxID int64, m
 	defer rows.Close()
 	var out []store.Message
 	for rows.Next() {
-		var m store.Message
-		var flags string
-		var date, tz, saved int64
-		if err := rows.Scan(&m.MailboxID, &m.UID, &m.EmailID, &m.ModSeq, &flags, &date, &tz, &saved, &m.Size, &m.BlobID); err != nil {
+		m, err := scanLight(rows)
+		if err != nil {
 			return nil, err
 		}
-		m.Flags = splitFlags(flags)
-		m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", int(tz)))
-		m.SaveDate = time.Unix(saved, 0)
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// scanLight scans indexCols.
+func scanLight(row interface{ Scan(...any) error }) (store.Message, error) {
+	var m store.Message
+	var flags string
+	var date, tz, saved int64
+	err := row.Scan(&m.MailboxID, &m.UID, &m.EmailID, &m.ModSeq, &flags, &date, &tz, &saved, &m.Size, &m.BlobID)
+	m.Flags = splitFlags(flags)
+	m.InternalDate = time.Unix(date, 0).In(time.FixedZone("", int(tz)))
+	m.SaveDate = time.Unix(saved, 0)
+	return m, err
 }
 
 func (s *Store) MessagesByUID(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]store.Message, error) {

@@ -2,14 +2,13 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 )
 
 func (s *Store) HidePOP3(ctx context.Context, accountID int64, emailIDs []int64) error {
 	if len(emailIDs) == 0 {
 		return nil
 	}
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		stmt, err := tx.Prepare(`INSERT OR IGNORE INTO pop3_hidden (account_id, email_id)
 			SELECT ?, ? WHERE EXISTS (SELECT 1 FROM messages WHERE account_id = ? AND email_id = ?)`)
 		if err != nil {

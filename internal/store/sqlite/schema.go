@@ -153,7 +153,7 @@ var migrations = []string{
 
 // nextID takes the next value of a counter (see the migration that made
 // them): ids handed out this way are never handed out again.
-func nextID(tx *sql.Tx, name string) (int64, error) {
+func nextID(tx *wtx, name string) (int64, error) {
 	var id int64
 	err := tx.QueryRow("UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value - 1", name).Scan(&id)
 	if err != nil {

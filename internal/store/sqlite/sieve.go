@@ -64,7 +64,7 @@ func (s *Store) PutSieveScript(ctx context.Context, accountID int64, name string
 	if content == nil {
 		content = []byte{}
 	}
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		if err := accountExists(tx, accountID); err != nil {
 			return nil, err
 		}
@@ -75,14 +75,14 @@ func (s *Store) PutSieveScript(ctx context.Context, accountID int64, name string
 	})
 }
 
-func accountExists(tx *sql.Tx, accountID int64) error {
+func accountExists(tx *wtx, accountID int64) error {
 	var id int64
 	err := tx.QueryRow("SELECT id FROM accounts WHERE id = ?", accountID).Scan(&id)
 	return notFound(err, fmt.Sprintf("account #%d", accountID))
 }
 
 func (s *Store) RenameSieveScript(ctx context.Context, accountID int64, from, to string) error {
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		res, err := tx.Exec("UPDATE sieve_scripts SET name = ? WHERE account_id = ? AND name = ?", to, accountID, from)
 		if isUnique(err) {
 			return nil, fmt.Errorf("script %s: %w", to, store.ErrExists)
@@ -98,7 +98,7 @@ func (s *Store) RenameSieveScript(ctx context.Context, accountID int64, from, to
 }
 
 func (s *Store) DeleteSieveScript(ctx context.Context, accountID int64, name string) error {
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		var active bool
 		err := tx.QueryRow("SELECT active FROM sieve_scripts WHERE account_id = ? AND name = ?", accountID, name).Scan(&active)
 		if err != nil {
@@ -113,7 +113,7 @@ func (s *Store) DeleteSieveScript(ctx context.Context, accountID int64, name str
 }
 
 func (s *Store) ActivateSieveScript(ctx context.Context, accountID int64, name string) error {
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		if name != "" {
 			var n int
 			if err := tx.QueryRow("SELECT count(*) FROM sieve_scripts WHERE account_id = ? AND name = ?",
@@ -142,7 +142,7 @@ func (s *Store) DeliverFiltered(ctx context.Context, accountID int64, d store.Fi
 		bodies[i] = m.Body.ID
 	}
 	var res *store.FilteredResult
-	err := s.write(ctx, bodies, func(tx *sql.Tx) (func(), error) {
+	err := s.write(ctx, bodies, func(tx *wtx) (func(), error) {
 		res = &store.FilteredResult{VacationSent: make([]bool, len(d.Vacation))}
 		if err := accountExists(tx, accountID); err != nil {
 			return nil, err
@@ -191,7 +191,7 @@ func (s *Store) DeliverFiltered(ctx context.Context, accountID int64, d store.Fi
 	return res, nil
 }
 
-func queueOutbox(tx *sql.Tx, accountID int64, m store.NewOutboxMessage, now time.Time) error {
+func queueOutbox(tx *wtx, accountID int64, m store.NewOutboxMessage, now time.Time) error {
 	if len(m.To) == 0 {
 		return fmt.Errorf("store: outbox message without recipients")
 	}
@@ -217,7 +217,7 @@ func scanOutbox(rows *sql.Rows) (store.OutboxMessage, error) {
 
 func (s *Store) ClaimOutbox(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.OutboxMessage, error) {
 	var out []store.OutboxMessage
-	err := s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	err := s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		out = out[:0]
 		rows, err := tx.Query(`UPDATE outbox SET attempts = attempts + 1, next_attempt = ?
 			WHERE id IN (SELECT id FROM outbox WHERE next_attempt <= ? ORDER BY next_attempt, id LIMIT ?)
@@ -242,14 +242,14 @@ func (s *Store) ClaimOutbox(ctx context.Context, now time.Time, lease time.Durat
 }
 
 func (s *Store) OutboxDone(ctx context.Context, id int64) error {
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		_, err := tx.Exec("DELETE FROM outbox WHERE id = ?", id)
 		return nil, err
 	})
 }
 
 func (s *Store) OutboxRetry(ctx context.Context, id int64, next time.Time, lastError string) error {
-	return s.write(ctx, nil, func(tx *sql.Tx) (func(), error) {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		res, err := tx.Exec("UPDATE outbox SET next_attempt = ?, last_error = ? WHERE id = ?", next.UnixMilli(), lastError, id)
 		if err != nil {
 			return nil, err

@@ -11,7 +11,8 @@
 //
 // Ordering that keeps the store consistent across crashes:
 //  1. body file written and fsynced (blob.Writer.Commit, by the caller);
-//  2. body directories fsynced (by the writer, once per group);
+//  2. body directories fsynced (by the caller of the write, before it is
+//     queued, so that concurrent deliveries fsync side by side);
 //  3. the index transaction checks every new body still exists, then
 //     commits with synchronous=FULL;
 //  4. the committed changes go to the live state (store.Live) in commit
@@ -37,6 +38,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mailroom/internal/blob"
@@ -57,16 +59,22 @@ type Options struct {
 
 // Store is the SQLite store.
 type Store struct {
-	dir   string
-	opts  Options
-	log   *slog.Logger
-	wdb   *sql.DB // one connection: the writer
-	rdb   *sql.DB // readers
-	stmts stmtCache
-	blobs *blob.FS
-	hub   store.Hub
-	live  *store.Live
-	ops   chan *writeOp
+	dir  string
+	opts Options
+	log  *slog.Logger
+	wdb  *sql.DB // one connection: the writer
+	rdb  *sql.DB // readers
+	cdb  *sql.DB // one connection: WAL checkpoints (checkpointer)
+	// commits counts the writer's commits, for the checkpointer.
+	commits atomic.Int64
+	stmts   stmtCache
+	wstmts  stmtCache // the writer's (see wtx)
+	// wpending: statements to prepare once the writer's transaction ends.
+	wpending map[string]bool
+	blobs    *blob.FS
+	hub      store.Hub
+	live     *store.Live
+	ops      chan *writeOp
 	// opEvents collects the changes of the operation the writer is running
 	// (only the writer goroutine touches it).
 	opEvents []store.Event
@@ -99,7 +107,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	path := filepath.Join(dir, "index.db")
 	dsn := "file:" + path + "?_pragma=busy_timeout(60000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
-	wdb, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	// The writer does not checkpoint (wal_autocheckpoint 0): a checkpoint
+	// copies pages into index.db and fsyncs it, which would stall every
+	// write behind it. The checkpointer does it beside the writer.
+	wdb, err := sql.Open("sqlite", dsn+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -117,12 +128,20 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
+	cdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	cdb.SetMaxOpenConns(1)
 	s := &Store{
 		dir:   dir,
 		opts:  opts,
 		log:   opts.Logger,
 		wdb:   wdb,
 		rdb:   rdb,
+		cdb:   cdb,
 		blobs: blobs,
 		ops:   make(chan *writeOp, 1024),
 		quit:  make(chan struct{}),
@@ -131,11 +150,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := rdb.QueryRow("SELECT value - 1 FROM counters WHERE name = 'change'").Scan(&s.lastGSeq); err != nil {
 		rdb.Close()
 		wdb.Close()
+		cdb.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.writer()
 	go s.poller()
+	go s.checkpointer()
 	return s, nil
 }
 
@@ -149,8 +170,10 @@ func (s *Store) Close() error {
 		close(s.quit)
 		s.wg.Wait()
 		s.stmts.close()
+		s.wstmts.close()
 		s.rdb.Close()
 		s.wdb.Close()
+		s.cdb.Close()
 	})
 	return nil
 }
@@ -180,15 +203,23 @@ func (s *Store) Live() *store.Live { return s.live }
 type writeOp struct {
 	ctx    context.Context
 	bodies []string // new body ids that must exist at commit
-	fn     func(tx *sql.Tx) (after func(), err error)
+	fn     func(tx *wtx) (after func(), err error)
 	after  func()
 	events []store.Event
 	done   chan error
 }
 
 // write runs fn in the writer's next group commit and waits for the outcome.
-func (s *Store) write(ctx context.Context, bodies []string, fn func(tx *sql.Tx) (func(), error)) error {
+func (s *Store) write(ctx context.Context, bodies []string, fn func(tx *wtx) (func(), error)) error {
 	op := &writeOp{ctx: ctx, bodies: bodies, fn: fn, done: make(chan error, 1)}
+	// Step 2 of the ordering, in the caller: the writer is the one thing
+	// every write waits for, so fsyncs that concurrent callers can do side
+	// by side stay out of it.
+	if len(bodies) > 0 {
+		if err := s.blobs.SyncDirs(bodies); err != nil {
+			return err
+		}
+	}
 	s.mu.RLock()
 	if s.isDone {
 		s.mu.RUnlock()
@@ -252,13 +283,8 @@ func (s *Store) commitGroup(group []*writeOp) {
 			op.done <- errs[i]
 		}
 	}
-	if len(bodies) > 0 {
-		if err := s.blobs.SyncDirs(bodies); err != nil {
-			fail(err)
-			return
-		}
-	}
-	tx, err := s.wdb.BeginTx(context.Background(), nil)
+	stx, err := s.wdb.BeginTx(context.Background(), nil)
+	tx := &wtx{Tx: stx, s: s}
 	if err != nil {
 		fail(fmt.Errorf("store: begin: %w", err))
 		return
@@ -270,7 +296,9 @@ func (s *Store) commitGroup(group []*writeOp) {
 		}
 		errs[i] = s.runOp(tx, op)
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	s.commits.Add(1)
+	if err != nil {
 		tx.Rollback()
 		for i := range errs {
 			errs[i] = nil
@@ -278,6 +306,7 @@ func (s *Store) commitGroup(group []*writeOp) {
 		fail(fmt.Errorf("store: commit: %w", err))
 		return
 	}
+	s.prepareWriter()
 	var events []store.Event
 	for i, op := range group {
 		if errs[i] == nil {
@@ -295,7 +324,7 @@ func (s *Store) commitGroup(group []*writeOp) {
 	}
 }
 
-func (s *Store) runOp(tx *sql.Tx, op *writeOp) (err error) {
+func (s *Store) runOp(tx *wtx, op *writeOp) (err error) {
 	if _, err := tx.Exec("SAVEPOINT op"); err != nil {
 		return err
 	}
@@ -373,6 +402,33 @@ func (s *Store) poller() {
 			}
 		}
 		last = v
+	}
+}
+
+// checkpointInterval is how often the checkpointer copies the WAL into
+// index.db when there were commits.
+const checkpointInterval = 500 * time.Millisecond
+
+// checkpointer runs WAL checkpoints (PASSIVE: never waiting for readers
+// or the writer) beside the writer, and a last one at Close.
+func (s *Store) checkpointer() {
+	defer s.wg.Done()
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	var last int64
+	for {
+		select {
+		case <-s.quit:
+			s.cdb.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			return
+		case <-t.C:
+		}
+		if n := s.commits.Load(); n != last {
+			last = n
+			if _, err := s.cdb.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+				s.log.Warn("store: checkpoint", "err", err)
+			}
+		}
 	}
 }
 
@@ -458,7 +514,7 @@ func (l loader) MailboxSince(ctx context.Context, accountID, mailboxID int64, si
 // later commit that wants it fails on the missing file (runOp).
 func (s *Store) reclaimBodies(ids []string) {
 	go func() {
-		err := s.write(context.Background(), nil, func(tx *sql.Tx) (func(), error) {
+		err := s.write(context.Background(), nil, func(tx *wtx) (func(), error) {
 			for _, id := range ids {
 				var n int
 				if err := tx.QueryRow("SELECT count(*) FROM blobs WHERE id = ?", id).Scan(&n); err != nil {

@@ -60,3 +60,64 @@ func (c *stmtCache) close() {
 	}
 	c.m = nil
 }
+
+// wtx is the writer's transaction: Exec, Query and QueryRow go through
+// statements prepared once on the writer's connection (the writer runs
+// every write, so its parse time is the store's write throughput).
+type wtx struct {
+	*sql.Tx
+	s *Store
+}
+
+// wstmt returns the writer's prepared statement for q, or nil when it is
+// not prepared yet: the writer's one connection is inside a transaction
+// here, so q is prepared after the commit (prepareWriter). Only the writer
+// goroutine calls these.
+func (s *Store) wstmt(q string) *sql.Stmt {
+	if st, ok := s.wstmts.m[q]; ok {
+		return st
+	}
+	if len(s.wstmts.m)+len(s.wpending) < maxStmts {
+		if s.wpending == nil {
+			s.wpending = map[string]bool{}
+		}
+		s.wpending[q] = true
+	}
+	return nil
+}
+
+// prepareWriter prepares the statements the last transactions lacked,
+// between transactions.
+func (s *Store) prepareWriter() {
+	for q := range s.wpending {
+		st, err := s.wdb.Prepare(q)
+		if err == nil {
+			if s.wstmts.m == nil {
+				s.wstmts.m = map[string]*sql.Stmt{}
+			}
+			s.wstmts.m[q] = st
+		}
+		delete(s.wpending, q)
+	}
+}
+
+func (t *wtx) Exec(q string, args ...any) (sql.Result, error) {
+	if st := t.s.wstmt(q); st != nil {
+		return t.Tx.Stmt(st).Exec(args...)
+	}
+	return t.Tx.Exec(q, args...)
+}
+
+func (t *wtx) Query(q string, args ...any) (*sql.Rows, error) {
+	if st := t.s.wstmt(q); st != nil {
+		return t.Tx.Stmt(st).Query(args...)
+	}
+	return t.Tx.Query(q, args...)
+}
+
+func (t *wtx) QueryRow(q string, args ...any) *sql.Row {
+	if st := t.s.wstmt(q); st != nil {
+		return t.Tx.Stmt(st).QueryRow(args...)
+	}
+	return t.Tx.QueryRow(q, args...)
+}
