@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -66,22 +68,19 @@ print("ok")
 	}
 }
 
-// TestMbsyncReplicas keeps two mbsync replicas of one account in step: one
-// creates a folder, moves a message into it, flags one and deletes another;
-// after syncing both, they are identical and match the server.
-func TestMbsyncReplicas(t *testing.T) {
+// mbsyncChannels writes an mbsync configuration under dir with one
+// channel per replica, each a Maildir dir/<replica> kept in step with
+// alice's whole account on e, and returns a function that syncs one
+// replica.
+func mbsyncChannels(t *testing.T, e *testEnv, dir string, replicas ...string) func(replica string) {
+	t.Helper()
 	mbsync := needTool(t, "mbsync")
-	e := newTestEnv(t)
-	for i := 1; i <= 3; i++ {
-		e.deliver("INBOX", fmt.Sprintf("From: bob@example.test\nSubject: message %d\nMessage-ID: <m%d@example.test>\n\nbody %d\n", i, i, i))
-	}
-	dir := t.TempDir()
 	host, port, _ := net.SplitHostPort(e.addr)
 	conf := filepath.Join(dir, "mbsyncrc")
 	var b strings.Builder
 	fmt.Fprintf(&b, "IMAPAccount acct\nHost %s\nPort %s\nUser alice@example.test\nPass \"%s\"\nSSLType None\nAuthMechs PLAIN\n\n", host, port, testPassword)
 	b.WriteString("IMAPStore remote\nAccount acct\n\n")
-	for _, r := range []string{"r1", "r2"} {
+	for _, r := range replicas {
 		root := filepath.Join(dir, r)
 		os.MkdirAll(root, 0o700)
 		fmt.Fprintf(&b, "MaildirStore %s\nPath %s/\nInbox %s/INBOX\nSubFolders Verbatim\n\n", r, root, root)
@@ -90,13 +89,25 @@ func TestMbsyncReplicas(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run := func(ch string) {
+	return func(replica string) {
 		t.Helper()
-		cmd := exec.Command(mbsync, "-c", conf, ch)
+		cmd := exec.Command(mbsync, "-c", conf, replica)
 		cmd.Env = append(os.Environ(), "HOME="+dir)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("mbsync %s: %v\n%s", ch, err, out)
+			t.Fatalf("mbsync %s: %v\n%s", replica, err, out)
 		}
+	}
+}
+
+// TestMbsyncReplicas keeps two mbsync replicas of one account in step: one
+// creates a folder, moves a message into it, flags one and deletes another;
+// after syncing both, they are identical and match the server.
+func TestMbsyncReplicas(t *testing.T) {
+	e := newTestEnv(t)
+	dir := t.TempDir()
+	run := mbsyncChannels(t, e, dir, "r1", "r2")
+	for i := 1; i <= 3; i++ {
+		e.deliver("INBOX", fmt.Sprintf("From: bob@example.test\nSubject: message %d\nMessage-ID: <m%d@example.test>\n\nbody %d\n", i, i, i))
 	}
 	run("r1")
 	run("r2")
@@ -153,6 +164,170 @@ func TestMbsyncReplicas(t *testing.T) {
 	if u := c.ok("STATUS Projects (MESSAGES)"); u[0] != "* STATUS Projects (MESSAGES 1)" {
 		t.Fatalf("%q", u)
 	}
+}
+
+// mbsyncMessages are the messages TestMbsyncKeepsBytes copies both ways:
+// the shapes a careless server would rewrite (8-bit text, folded and
+// space-padded headers, long lines, a missing final line end).
+var mbsyncMessages = []struct {
+	name string
+	msg  string // without its Message-ID, which the test adds first
+}{
+	{"plain", "From: carol@example.test\nTo: alice@example.test\nSubject: plain\n\nhello\n"},
+	{"8bit", "From: =?utf-8?q?J=C3=BCrgen?= <j@example.test>\nSubject: Grüße aus Köln\n" +
+		"MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n" +
+		"Grüße, 日本語, ☃\n"},
+	{"odd lines", "From: carol@example.test\nSubject: a folded\n\tsubject line\nX-Padded:   spaces   \n\n" +
+		"From the start of a line\n.\n..two dots\n   \n\n\ntrailing spaces   \n\n"},
+	{"long line", "From: carol@example.test\nSubject: long\n\n" + strings.Repeat("0123456789", 150) + "\n"},
+	{"multipart", "From: carol@example.test\nSubject: attachment\nMIME-Version: 1.0\n" +
+		"Content-Type: multipart/mixed; boundary=\"b1\"\n\npreamble\n--b1\nContent-Type: text/plain\n\nsee attached\n" +
+		"--b1\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nAAECAwQFBgcICQoLDA0ODw==\n--b1--\nepilogue\n"},
+	{"no final line end", "From: carol@example.test\nSubject: unterminated\n\nlast line"},
+	{"empty body", "From: carol@example.test\nSubject: empty\n\n"},
+}
+
+// TestMbsyncKeepsBytes: what mbsync uploads from a Maildir is stored, and
+// served by FETCH BODY[], exactly as it was in the local file, and what
+// mbsync downloads is exactly what the server serves. Subjects and flags
+// (TestMbsyncReplicas) cannot show a server that rewrites line ends,
+// header folding, 8-bit text or the end of a message. mbsync itself makes
+// two changes, which are all the comparisons allow: it adds an X-TUID
+// header line to each message it copies, and writes LF line ends to a
+// Maildir.
+func TestMbsyncKeepsBytes(t *testing.T) {
+	e := newTestEnv(t)
+	dir := t.TempDir()
+	run := mbsyncChannels(t, e, dir, "r1", "r2")
+	r1, r2 := filepath.Join(dir, "r1"), filepath.Join(dir, "r2")
+
+	// Each message goes both ways: written with CRLF (what the server
+	// stores) into replica 1's INBOX, and delivered on the server.
+	type copied struct{ id, msg string }
+	var up, down []copied
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		os.MkdirAll(filepath.Join(r1, "INBOX", sub), 0o700)
+	}
+	for i, m := range mbsyncMessages {
+		for _, way := range []string{"up", "down"} {
+			id := fmt.Sprintf("%s-%d", way, i)
+			c := copied{id, crlf("Message-ID: <" + id + "@example.test>\n" + m.msg)}
+			if way == "up" {
+				name := fmt.Sprintf("17000000%02d.%s.example:2,S", i, id)
+				if err := os.WriteFile(filepath.Join(r1, "INBOX", "cur", name), []byte(c.msg), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				up = append(up, c)
+			} else {
+				e.deliver("INBOX", c.msg)
+				down = append(down, c)
+			}
+		}
+	}
+	run("r1")
+
+	cl := e.login()
+	served := fetchBodies(cl, "INBOX")
+	if len(served) != len(up)+len(down) {
+		t.Fatalf("server INBOX holds %d messages, want %d", len(served), len(up)+len(down))
+	}
+	for i, c := range up {
+		got := withID(t, served, c.id)
+		if g := withoutTUID(t, got); g != c.msg {
+			t.Errorf("%s (%s): uploaded\n%q\nstored and served\n%q", c.id, mbsyncMessages[i].name, c.msg, got)
+		}
+	}
+	for i, c := range down {
+		got := withID(t, served, c.id)
+		if got != c.msg {
+			t.Errorf("%s (%s): delivered\n%q\nserved\n%q", c.id, mbsyncMessages[i].name, c.msg, got)
+		}
+		local := withID(t, mapValues(maildirFiles(t, filepath.Join(r1, "INBOX"))), c.id)
+		if l := withoutTUID(t, local); l != maildirForm(got) {
+			t.Errorf("%s (%s): served\n%q\ndownloaded\n%q", c.id, mbsyncMessages[i].name, got, local)
+		}
+	}
+
+	// A fresh replica downloads everything, the uploads included, as the
+	// server serves it.
+	run("r2")
+	files := mapValues(maildirFiles(t, filepath.Join(r2, "INBOX")))
+	if len(files) != len(served) {
+		t.Fatalf("replica 2 has %d messages, the server %d", len(files), len(served))
+	}
+	for _, c := range append(up, down...) {
+		got := withID(t, served, c.id)
+		if l := withoutTUID(t, withID(t, files, c.id)); l != maildirForm(withoutTUID(t, got)) {
+			t.Errorf("%s: served\n%q\ndownloaded\n%q", c.id, got, l)
+		}
+	}
+	e.checkStoreClean()
+}
+
+// tuidLine is the header line mbsync adds at the end of the header of each
+// message it copies, either way, to find the copy again. Its value is
+// random, so comparisons leave it out.
+var tuidLine = regexp.MustCompile(`(?m)^X-TUID: [A-Za-z0-9+/]{12}\r?\n`)
+
+// withoutTUID removes mbsync's X-TUID line from msg, where mbsync puts it
+// and nowhere else: once, last in the header.
+func withoutTUID(t *testing.T, msg string) string {
+	t.Helper()
+	locs := tuidLine.FindAllStringIndex(msg, -1)
+	if len(locs) == 0 {
+		return msg
+	}
+	start, end := locs[0][0], locs[0][1]
+	if rest := msg[end:]; len(locs) > 1 || !(rest == "" || strings.HasPrefix(rest, "\n") || strings.HasPrefix(rest, "\r\n")) {
+		t.Errorf("X-TUID is not one line at the end of the header:\n%q", msg)
+	}
+	return msg[:start] + msg[end:]
+}
+
+// maildirForm is a message as mbsync writes it to a Maildir: line ends are
+// LF there.
+func maildirForm(msg string) string { return strings.ReplaceAll(msg, "\r\n", "\n") }
+
+// withID returns the one message in msgs whose Message-ID is <id@example.test>.
+func withID(t *testing.T, msgs []string, id string) string {
+	t.Helper()
+	var found []string
+	for _, m := range msgs {
+		if strings.HasPrefix(m, "Message-ID: <"+id+"@example.test>") {
+			found = append(found, m)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d messages with Message-ID <%s@example.test>, want 1", len(found), id)
+	}
+	return found[0]
+}
+
+func mapValues(m map[string]string) []string {
+	var out []string
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// fetchBodies returns BODY[] of every message in mailbox, read with the
+// mailbox examined so that nothing changes.
+func fetchBodies(c *client, mailbox string) []string {
+	c.t.Helper()
+	c.ok("EXAMINE " + quote(mailbox))
+	var out []string
+	for _, l := range c.ok("FETCH 1:* (BODY.PEEK[])") {
+		_, rest, ok := strings.Cut(l, "BODY[] {")
+		size, lit, ok2 := strings.Cut(rest, "}\r\n")
+		n, err := strconv.Atoi(size)
+		if !ok || !ok2 || err != nil || n > len(lit) || lit[n:] != ")" {
+			c.t.Fatalf("FETCH BODY.PEEK[]: %q", l)
+		}
+		out = append(out, lit[:n])
+	}
+	c.ok("CLOSE")
+	return out
 }
 
 // maildirFiles maps each message file of a maildir folder to its content.

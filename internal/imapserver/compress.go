@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/flate"
+
+	"mailroom/internal/inflate"
 )
 
 func init() {
@@ -15,12 +17,18 @@ func init() {
 // RFC 4978 COMPRESS=DEFLATE: after the OK, both directions are raw
 // DEFLATE (RFC 1951) streams; each flush of the response writer ends with
 // a sync flush so that the client can decode everything sent so far.
+// klauspost/compress's compressor does that several times faster than
+// compress/flate's when it flushes every few KiB, as a session does.
 //
-// Clients flush their side in different ways (zlib's Z_SYNC_FLUSH or
-// Z_PARTIAL_FLUSH; mbsync uses the latter). The inflater must hand over
-// what it has at the end of every block, not only at stored blocks as
-// compress/flate does, or a command sits undecoded until more arrives:
-// klauspost/compress's inflater does that with WithPartialBlock.
+// Clients flush their side in different ways: zlib's Z_SYNC_FLUSH, or
+// Z_PARTIAL_FLUSH (mbsync), which ends with an empty fixed-code block of
+// 10 bits of which only the whole bytes have been sent. The inflater must
+// hand over every command whose bytes have arrived, before it waits for
+// more: compress/flate keeps decoded bytes until a stored block, and
+// klauspost/compress's inflater reads bits ahead of the code it decodes,
+// so either would wait forever for the rest of that empty block. The
+// inflate package reads no bit before it needs it and returns what it has
+// decoded before it waits.
 func cmdCompress(s *session, cmd *command) error {
 	if !s.dec.SP() {
 		return s.syntax()
@@ -55,7 +63,7 @@ func cmdCompress(s *session, cmd *command) error {
 	fw, _ := flate.NewWriter(raw, flate.DefaultCompression)
 	s.bw = bufio.NewWriterSize(&syncFlushWriter{fw}, 4096)
 	s.enc.SetWriter(s.bw)
-	s.br = bufio.NewReaderSize(flate.NewReaderOpts(s.br, flate.WithPartialBlock()), 4096)
+	s.br = bufio.NewReaderSize(inflate.NewReader(s.br), 4096)
 	s.dec.SetReader(s.br)
 	s.compressed = true
 	return errAlreadyAnswered
