@@ -36,6 +36,9 @@ import (
 type Live struct {
 	load   Loader
 	remove func(ids []string)
+	files  snapshotFiles
+	// persisting counts snapshot writes started by Open.
+	persisting sync.WaitGroup
 
 	gen atomic.Uint64 // counts applied commits; see Pin
 
@@ -104,6 +107,45 @@ func NewLive(load Loader, remove func(ids []string)) *Live {
 		gone: map[int64]bool{}}
 }
 
+// SetSnapshotDir makes big mailboxes' lists persist in dir across restarts
+// (see livefile.go); call it before use.
+func (l *Live) SetSnapshotDir(dir string) { l.files = snapshotFiles{dir: dir} }
+
+// Persist writes the lists of the big mailboxes in memory that changed
+// since they were last written; backends call it at Close and now and then.
+func (l *Live) Persist() {
+	l.persisting.Wait()
+	l.mu.Lock()
+	boxes := make([]*LiveMailbox, 0, len(l.boxes))
+	for _, b := range l.boxes {
+		boxes = append(boxes, b)
+	}
+	l.mu.Unlock()
+	for _, b := range boxes {
+		b.persist()
+	}
+}
+
+// persist writes the box's list when it is big and changed since written.
+func (b *LiveMailbox) persist() {
+	b.mu.Lock()
+	if b.deleted || b.stale != 0 || b.savedMod == b.hms || len(b.snap) < snapshotMin {
+		b.mu.Unlock()
+		return
+	}
+	b.fold()
+	h := snapshotHeader{AccountID: b.AccountID, MailboxID: b.ID, UIDValidity: b.UIDValidity,
+		HighestModSeq: b.snapMod, UIDNext: b.uidNext}
+	items := b.snap
+	b.mu.Unlock()
+	if err := b.live.files.save(h, items); err != nil {
+		return // only a hint: the next cold open reads the rows
+	}
+	b.mu.Lock()
+	b.savedMod = max(b.savedMod, h.HighestModSeq)
+	b.mu.Unlock()
+}
+
 // OnAccountGone registers fn, called (without locks held, from the
 // goroutine that learnt it) when an account is deleted, so that protocol
 // servers end its sessions.
@@ -141,20 +183,23 @@ func (l *Live) Open(ctx context.Context, mb *Mailbox) (*LiveMailbox, error) {
 	g0 := l.gen.Load()
 	l.mu.Unlock()
 
-	got, msgs, _, err := l.load.MailboxSince(ctx, mb.AccountID, mb.ID, 0)
+	got, items, fromFile, err := l.loadBox(ctx, mb)
 	if err != nil {
 		return nil, err
-	}
-	if got.UIDValidity != mb.UIDValidity {
-		return nil, ErrNotFound
-	}
-	items := make([]Item, len(msgs))
-	for i := range msgs {
-		items[i] = ItemOf(&msgs[i])
 	}
 	nb := &LiveMailbox{live: l, AccountID: got.AccountID, ID: got.ID, UIDValidity: got.UIDValidity,
 		name: got.Name, hms: got.HighestModSeq, uidNext: got.UIDNext,
 		snap: items, snapMod: got.HighestModSeq, logFloor: got.HighestModSeq, refs: 1}
+	if fromFile {
+		nb.savedMod = got.HighestModSeq
+	} else if len(items) >= snapshotMin {
+		// Read row by row this time: keep it for the next restart.
+		l.persisting.Add(1)
+		go func() {
+			defer l.persisting.Done()
+			nb.persist()
+		}()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if b := l.boxes[mb.ID]; b != nil {
@@ -176,6 +221,44 @@ func (l *Live) Open(ctx context.Context, mb *Mailbox) (*LiveMailbox, error) {
 	l.boxes[mb.ID] = nb
 	l.evictIdle()
 	return nb, nil
+}
+
+// loadBox reads a mailbox's list: from its snapshot file brought forward by
+// MODSEQ when there is one that fits, else every row.
+func (l *Live) loadBox(ctx context.Context, mb *Mailbox) (*Mailbox, []Item, bool, error) {
+	if h, items, ok := l.files.load(mb.AccountID, mb.ID, mb.UIDValidity); ok && h.HighestModSeq <= mb.HighestModSeq {
+		got, changed, vanished, err := l.load.MailboxSince(ctx, mb.AccountID, mb.ID, h.HighestModSeq)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if got.UIDValidity == mb.UIDValidity {
+			e := logEntry{modseq: got.HighestModSeq, expunged: vanished, items: make([]Item, len(changed))}
+			for i := range changed {
+				e.items[i] = ItemOf(&changed[i])
+			}
+			if len(changed) > 0 || len(vanished) > 0 {
+				items = applyEntries(items, []logEntry{e})
+			}
+			// The count tells a file that missed an expunge (tombstones
+			// of a mailbox are its whole history, but be sure).
+			if int64(len(items)) == got.Messages {
+				return got, items, true, nil
+			}
+		}
+		l.files.remove(mb.ID)
+	}
+	got, msgs, _, err := l.load.MailboxSince(ctx, mb.AccountID, mb.ID, 0)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if got.UIDValidity != mb.UIDValidity {
+		return nil, nil, false, ErrNotFound
+	}
+	items := make([]Item, len(msgs))
+	for i := range msgs {
+		items[i] = ItemOf(&msgs[i])
+	}
+	return got, items, false, nil
 }
 
 // evictIdle drops mailboxes nobody holds when there are too many; l.mu held.
@@ -226,11 +309,13 @@ func (l *Live) Apply(events []Event) {
 				b.markDeleted()
 				delete(l.boxes, ev.MailboxID)
 			}
+			l.files.remove(ev.MailboxID)
 		case ChangeAccountDelete:
 			for id, b := range l.boxes {
 				if b.AccountID == ev.AccountID {
 					b.markDeleted()
 					delete(l.boxes, id)
+					l.files.remove(id)
 				}
 			}
 			gone = append(gone, ev.AccountID)
@@ -324,6 +409,7 @@ type LiveMailbox struct {
 	logFloor uint64
 	memo     any
 	memoMod  uint64
+	savedMod uint64 // HIGHESTMODSEQ of the snapshot file written last
 }
 
 // logEntry is one change: rows added or changed (their state then), and

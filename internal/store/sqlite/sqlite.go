@@ -147,6 +147,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		quit:  make(chan struct{}),
 	}
 	s.live = store.NewLive(loader{s}, s.reclaimBodies)
+	s.live.SetSnapshotDir(filepath.Join(dir, "live"))
 	if err := rdb.QueryRow("SELECT value - 1 FROM counters WHERE name = 'change'").Scan(&s.lastGSeq); err != nil {
 		rdb.Close()
 		wdb.Close()
@@ -409,6 +410,10 @@ func (s *Store) poller() {
 // index.db when there were commits.
 const checkpointInterval = 500 * time.Millisecond
 
+// persistInterval is how often the live lists of big mailboxes that
+// changed are written to disk (and at Close).
+const persistInterval = 5 * time.Minute
+
 // checkpointer runs WAL checkpoints (PASSIVE: never waiting for readers
 // or the writer) beside the writer, and a last one at Close.
 func (s *Store) checkpointer() {
@@ -416,12 +421,20 @@ func (s *Store) checkpointer() {
 	t := time.NewTicker(checkpointInterval)
 	defer t.Stop()
 	var last int64
+	lastPersist := time.Now()
 	for {
 		select {
 		case <-s.quit:
 			s.cdb.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+			s.live.Persist()
 			return
 		case <-t.C:
+		}
+		if time.Since(lastPersist) > persistInterval {
+			// Big mailboxes' lists, for a fast first SELECT after a
+			// restart (store/livefile.go), also after a crash.
+			s.live.Persist()
+			lastPersist = time.Now()
 		}
 		if n := s.commits.Load(); n != last {
 			last = n
