@@ -175,7 +175,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		for _, q := range []string{
 			"DELETE FROM messages WHERE account_id = ?",
 			"DELETE FROM tombstones WHERE account_id = ?",
-			"DELETE FROM changes WHERE account_id = ?",
+			"DELETE FROM change_log WHERE account_id = ?",
 			"DELETE FROM pop3_hidden WHERE account_id = ?",
 			"DELETE FROM sieve_scripts WHERE account_id = ?",
 			"DELETE FROM sieve_vacation WHERE account_id = ?",
@@ -193,12 +193,8 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		}
 		// The account's last change outlives it (ids never recur), so that
 		// other processes end its sessions too.
-		gseq, err := nextID(tx, "change")
-		if err != nil {
-			return nil, err
-		}
-		if _, err := tx.Exec("INSERT INTO changes (account_id, seq, kind, mailbox_id, mailbox, modseq, uids, gseq) VALUES (?, 0, ?, 0, '', 0, '', ?)",
-			id, int(store.ChangeAccountDelete), gseq); err != nil {
+		if _, err := tx.Exec("INSERT INTO change_log (account_id, kind, mailbox_id, mailbox, modseq) VALUES (?, ?, 0, '', 0)",
+			id, int(store.ChangeAccountDelete)); err != nil {
 			return nil, err
 		}
 		s.opEvents = append(s.opEvents, store.Event{Kind: store.ChangeAccountDelete, AccountID: id, Released: unref})

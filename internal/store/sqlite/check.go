@@ -150,7 +150,10 @@ func (s *Store) Check(ctx context.Context, repair bool) (*store.CheckReport, err
 		refs, uses int64
 	}
 	var bad []refCheck
-	rows, err = tx.QueryContext(ctx, `SELECT b.id, b.refs, (SELECT count(*) FROM messages m WHERE m.blob_id = b.id) FROM blobs b`)
+	// One pass over messages (no index on blob_id: every write would pay
+	// for it, and only this check would use it).
+	rows, err = tx.QueryContext(ctx, `SELECT b.id, b.refs, coalesce(u.n, 0) FROM blobs b
+		LEFT JOIN (SELECT blob_id, count(*) AS n FROM messages GROUP BY blob_id) u ON u.blob_id = b.id`)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +172,10 @@ func (s *Store) Check(ctx context.Context, repair bool) (*store.CheckReport, err
 		problem(true, "body %s: reference count %d, used by %d messages", rc.id, rc.refs, rc.uses)
 	}
 	if len(bad) > 0 {
-		fix(`UPDATE blobs SET refs = (SELECT count(*) FROM messages m WHERE m.blob_id = blobs.id)`)
+		fix(`CREATE TEMP TABLE blob_uses AS SELECT blob_id, count(*) AS n FROM messages GROUP BY blob_id`)
+		fix(`CREATE INDEX temp.blob_uses_id ON blob_uses (blob_id)`)
+		fix(`UPDATE blobs SET refs = coalesce((SELECT n FROM blob_uses WHERE blob_uses.blob_id = blobs.id), 0)`)
+		fix(`DROP TABLE temp.blob_uses`)
 		fix(`DELETE FROM blobs WHERE refs = 0`)
 	}
 	if n := count("SELECT count(*) FROM messages WHERE blob_id NOT IN (SELECT id FROM blobs)"); n > 0 {

@@ -59,15 +59,6 @@ func (s *Store) createMailbox(tx *wtx, accountID int64, m store.NewMailbox) (*st
 // recordChange appends ev to the account's change feed, and to the events
 // the writer hands to the live state once the transaction commits.
 func (s *Store) recordChange(tx *wtx, ev store.Event) error {
-	var seq int64
-	if err := tx.QueryRow("UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
-		ev.AccountID).Scan(&seq); err != nil {
-		return notFound(err, fmt.Sprintf("account #%d", ev.AccountID))
-	}
-	gseq, err := nextID(tx, "change")
-	if err != nil {
-		return err
-	}
 	uids := ev.UIDs
 	if ev.Items != nil {
 		uids = make([]uint32, len(ev.Items))
@@ -75,12 +66,14 @@ func (s *Store) recordChange(tx *wtx, ev store.Event) error {
 			uids[i] = ev.Items[i].UID
 		}
 	}
-	_, err = tx.Exec("INSERT INTO changes (account_id, seq, kind, mailbox_id, mailbox, modseq, uids, gseq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-		ev.AccountID, seq, int(ev.Kind), ev.MailboxID, ev.Mailbox, ev.ModSeq, formatUIDs(uids), gseq)
-	if err == nil && seq%changesPruneEvery == 0 {
+	var gseq int64
+	err := tx.QueryRow("INSERT INTO change_log (account_id, kind, mailbox_id, mailbox, modseq, uids) VALUES (?, ?, ?, ?, ?, ?) RETURNING gseq",
+		ev.AccountID, int(ev.Kind), ev.MailboxID, ev.Mailbox, ev.ModSeq, formatUIDs(uids)).Scan(&gseq)
+	if err == nil && gseq%changesPruneEvery == 0 {
 		// The feed keeps the recent past only: sessions that fall further
 		// behind resync by MODSEQ (see store.Change).
-		_, err = tx.Exec("DELETE FROM changes WHERE account_id = ? AND seq <= ?", ev.AccountID, seq-changesKept)
+		_, err = tx.Exec(`DELETE FROM change_log WHERE account_id = ? AND gseq < (SELECT gseq FROM change_log
+			WHERE account_id = ? ORDER BY gseq DESC LIMIT 1 OFFSET ?)`, ev.AccountID, ev.AccountID, changesKept-1)
 	}
 	if err != nil {
 		return err
@@ -89,8 +82,9 @@ func (s *Store) recordChange(tx *wtx, ev store.Event) error {
 	return nil
 }
 
-// The change feed keeps the last changesKept changes of an account,
-// pruned every changesPruneEvery changes.
+// The change feed keeps at least the last changesKept changes of an
+// account, pruned when the store-wide number passes a multiple of
+// changesPruneEvery.
 const (
 	changesKept       = 10000
 	changesPruneEvery = 1000
@@ -322,7 +316,7 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 }
 
 func (s *Store) Changes(ctx context.Context, accountID int64, sinceSeq int64) ([]store.Change, error) {
-	rows, err := s.query(ctx, "SELECT seq, kind, mailbox_id, mailbox, modseq, uids FROM changes WHERE account_id = ? AND seq > ? ORDER BY seq",
+	rows, err := s.query(ctx, "SELECT gseq, kind, mailbox_id, mailbox, modseq, uids FROM change_log WHERE account_id = ? AND gseq > ? ORDER BY gseq",
 		accountID, sinceSeq)
 	if err != nil {
 		return nil, err
@@ -345,6 +339,7 @@ func (s *Store) Changes(ctx context.Context, accountID int64, sinceSeq int64) ([
 
 func (s *Store) LastChange(ctx context.Context, accountID int64) (int64, error) {
 	var seq int64
-	err := s.queryRow(ctx, "SELECT change_seq FROM accounts WHERE id = ?", accountID).Scan(&seq)
+	err := s.queryRow(ctx, "SELECT (SELECT coalesce(max(gseq), 0) FROM change_log WHERE account_id = a.id) FROM accounts a WHERE a.id = ?",
+		accountID).Scan(&seq)
 	return seq, notFound(err, fmt.Sprintf("account #%d", accountID))
 }

@@ -73,6 +73,12 @@ func (s *Store) checkQuota(tx *wtx, accountID, bytes, msgs int64) error {
 	if err != nil {
 		return notFound(err, fmt.Sprintf("account #%d", accountID))
 	}
+	return s.overQuota(a, bytes, msgs)
+}
+
+// overQuota fails with ErrOverQuota when adding bytes and msgs to a's
+// usage would exceed its limits.
+func (s *Store) overQuota(a *store.Account, bytes, msgs int64) error {
 	l := s.Limits(a)
 	if l.Bytes > 0 && a.UsedBytes+bytes > l.Bytes {
 		return fmt.Errorf("%w: %d of %d bytes used, %d more needed", store.ErrOverQuota, a.UsedBytes, l.Bytes, bytes)
@@ -584,8 +590,20 @@ func (s *Store) appendTx(tx *wtx, accountID int64, msgs []store.AppendMessage, e
 	for _, m := range msgs {
 		total += m.Body.Size
 	}
+	// One statement takes the EmailIDs, counts the usage and reads the
+	// limits; over quota, the caller's rollback undoes it.
+	var emailID, usedBytes, usedMsgs, quotaBytes, quotaMsgs int64
+	err := tx.QueryRow(`UPDATE accounts SET next_email_id = next_email_id + ?, used_bytes = used_bytes + ?,
+		used_messages = used_messages + ? WHERE id = ?
+		RETURNING next_email_id, used_bytes, used_messages, quota_bytes, quota_messages`,
+		len(msgs), total, len(msgs), accountID).Scan(&emailID, &usedBytes, &usedMsgs, &quotaBytes, &quotaMsgs)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("account #%d", accountID))
+	}
+	emailID -= int64(len(msgs))
 	if enforceQuota {
-		if err := s.checkQuota(tx, accountID, total, int64(len(msgs))); err != nil {
+		if err := s.overQuota(&store.Account{QuotaBytes: quotaBytes, QuotaMessages: quotaMsgs,
+			UsedBytes: usedBytes - total, UsedMessages: usedMsgs - int64(len(msgs))}, total, int64(len(msgs))); err != nil {
 			return nil, err
 		}
 	}
@@ -596,10 +614,6 @@ func (s *Store) appendTx(tx *wtx, accountID int64, msgs []store.AppendMessage, e
 			order = append(order, m.MailboxID)
 		}
 		byMailbox[m.MailboxID] = append(byMailbox[m.MailboxID], i)
-	}
-	emailID, err := nextEmailIDs(tx, accountID, len(msgs))
-	if err != nil {
-		return nil, err
 	}
 	results := make([]store.AppendResult, len(msgs))
 	now := time.Now()
@@ -639,10 +653,6 @@ func (s *Store) appendTx(tx *wtx, accountID int64, msgs []store.AppendMessage, e
 		if err := s.recordChange(tx, ev); err != nil {
 			return nil, err
 		}
-	}
-	if _, err := tx.Exec("UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ?",
-		total, len(msgs), accountID); err != nil {
-		return nil, err
 	}
 	return results, nil
 }

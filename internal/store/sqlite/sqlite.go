@@ -148,7 +148,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s.live = store.NewLive(loader{s}, s.reclaimBodies)
 	s.live.SetSnapshotDir(filepath.Join(dir, "live"))
-	if err := rdb.QueryRow("SELECT value - 1 FROM counters WHERE name = 'change'").Scan(&s.lastGSeq); err != nil {
+	if err := rdb.QueryRow("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0)").Scan(&s.lastGSeq); err != nil {
 		rdb.Close()
 		wdb.Close()
 		cdb.Close()
@@ -272,10 +272,6 @@ func (s *Store) writer() {
 
 func (s *Store) commitGroup(group []*writeOp) {
 	errs := make([]error, len(group))
-	var bodies []string
-	for _, op := range group {
-		bodies = append(bodies, op.bodies...)
-	}
 	fail := func(err error) {
 		for i, op := range group {
 			if errs[i] == nil {
@@ -290,12 +286,19 @@ func (s *Store) commitGroup(group []*writeOp) {
 		fail(fmt.Errorf("store: begin: %w", err))
 		return
 	}
+	single := len(group) == 1
 	for i, op := range group {
 		if err := op.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
-		errs[i] = s.runOp(tx, op)
+		errs[i] = s.runOp(tx, op, !single)
+	}
+	if single && errs[0] != nil {
+		tx.Rollback()
+		s.prepareWriter()
+		group[0].done <- errs[0]
+		return
 	}
 	err = tx.Commit()
 	s.commits.Add(1)
@@ -325,13 +328,21 @@ func (s *Store) commitGroup(group []*writeOp) {
 	}
 }
 
-func (s *Store) runOp(tx *wtx, op *writeOp) (err error) {
-	if _, err := tx.Exec("SAVEPOINT op"); err != nil {
-		return err
+// runOp runs one operation; with savepoint, in its own savepoint so that
+// its failure leaves the others of the group alone (a group of one rolls
+// the whole transaction back instead, which costs two statements less).
+func (s *Store) runOp(tx *wtx, op *writeOp, savepoint bool) (err error) {
+	if savepoint {
+		if _, err := tx.Exec("SAVEPOINT op"); err != nil {
+			return err
+		}
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("store: panic in write: %v", r)
+		}
+		if !savepoint {
+			return
 		}
 		if err != nil {
 			tx.Exec("ROLLBACK TO op")
@@ -447,7 +458,7 @@ func (s *Store) checkpointer() {
 
 // followChanges reads change rows newer than lastGSeq (see poller).
 func (s *Store) followChanges(ctx context.Context) error {
-	rows, err := s.query(ctx, "SELECT gseq, account_id, kind, mailbox_id, mailbox, modseq FROM changes WHERE gseq > ? ORDER BY gseq",
+	rows, err := s.query(ctx, "SELECT gseq, account_id, kind, mailbox_id, mailbox, modseq FROM change_log WHERE gseq > ? ORDER BY gseq",
 		s.lastGSeq)
 	if err != nil {
 		return err

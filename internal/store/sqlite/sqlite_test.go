@@ -187,8 +187,15 @@ func TestMigrationKeepsIdsUnique(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"DROP INDEX changes_gseq", "ALTER TABLE changes DROP COLUMN gseq", "DROP TABLE counters",
-		fmt.Sprintf("PRAGMA user_version = %d", len(migrations)-1)} {
+	// The schema of version 4: a per-account change feed that still names
+	// the deleted mailbox, and no counters.
+	for _, q := range []string{"DROP TABLE change_log", "DROP TABLE counters",
+		"ALTER TABLE accounts ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0",
+		`CREATE TABLE changes (account_id INTEGER NOT NULL, seq INTEGER NOT NULL, kind INTEGER NOT NULL,
+			mailbox_id INTEGER NOT NULL, mailbox TEXT NOT NULL, modseq INTEGER NOT NULL, uids TEXT NOT NULL DEFAULT '',
+			PRIMARY KEY (account_id, seq))`,
+		fmt.Sprintf("INSERT INTO changes VALUES (%d, 1, %d, %d, 'Newest', 0, '')", a.ID, store.ChangeMailboxDelete, mb.ID),
+		"PRAGMA user_version = 4"} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(q, err)
 		}
@@ -270,5 +277,37 @@ func TestOtherProcessDeletesAccount(t *testing.T) {
 	}
 	if _, err := box.Since(ctx, hms); !errors.Is(err, store.ErrMailboxGone) {
 		t.Fatalf("live mailbox of the deleted account: %v", err)
+	}
+}
+
+// TestCheckRepairsReferenceCounts: a body's reference count that does not
+// match the messages using it is reported and set right by --repair.
+func TestCheckRepairsReferenceCounts(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, inbox := newAccount(t, s)
+	ref := storetest.Put(t, s, "shared body")
+	if _, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: inbox.ID, Body: ref}, {MailboxID: inbox.ID, Body: ref}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.write(ctx, nil, func(tx *wtx) (func(), error) {
+		_, err := tx.Exec("UPDATE blobs SET refs = 5 WHERE id = ?", ref.ID)
+		return nil, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Check(ctx, false)
+	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].What, "reference count 5, used by 2") {
+		t.Fatalf("check: %+v %v", rep, err)
+	}
+	if _, err := s.Check(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := s.Check(ctx, false); err != nil || len(rep.Problems) != 0 {
+		t.Fatalf("after repair: %+v %v", rep, err)
 	}
 }
