@@ -150,8 +150,7 @@ func (s *Store) Check(ctx context.Context, repair bool) (*store.CheckReport, err
 		refs, uses int64
 	}
 	var bad []refCheck
-	// One pass over messages (no index on blob_id: every write would pay
-	// for it, and only this check would use it).
+	// One pass over messages rather than a lookup per body.
 	rows, err = tx.QueryContext(ctx, `SELECT b.id, b.refs, coalesce(u.n, 0) FROM blobs b
 		LEFT JOIN (SELECT blob_id, count(*) AS n FROM messages GROUP BY blob_id) u ON u.blob_id = b.id`)
 	if err != nil {

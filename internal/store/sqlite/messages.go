@@ -509,8 +509,8 @@ func (s *Store) expunge(ctx context.Context, accountID, mailboxID int64, uids []
 		var msgs []store.Message
 		var err error
 		if uids == nil {
-			rows, err := tx.Query("SELECT "+indexCols+" FROM messages WHERE account_id = ? AND mailbox_id = ? AND (' ' || flags || ' ') LIKE '% \\Deleted %' ORDER BY uid",
-				accountID, mailboxID)
+			rows, err := tx.Query("SELECT "+indexCols+" FROM messages WHERE mailbox_id = ? AND "+deletedTerm+" AND account_id = ? ORDER BY uid",
+				mailboxID, accountID)
 			if err != nil {
 				return nil, err
 			}

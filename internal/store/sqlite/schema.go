@@ -169,10 +169,15 @@ var migrations = []string{
 	DELETE FROM counters WHERE name = 'change';
 	DROP TABLE changes;
 	ALTER TABLE accounts DROP COLUMN change_seq;`,
-	// Nothing on the hot path looks messages up by body; the index cost
-	// every insert and delete a page.
-	`DROP INDEX IF EXISTS messages_blob;`,
+	// EXPUNGE finds the \Deleted messages of a mailbox through a partial
+	// index that holds those only, instead of reading every row (100,000
+	// rows held the writer for a tenth of a second). The expression must
+	// stay exactly deletedTerm for the planner to use it.
+	`CREATE INDEX messages_deleted ON messages (mailbox_id, uid) WHERE ` + deletedTerm + `;`,
 }
+
+// deletedTerm selects messages flagged \Deleted (flags are space-separated).
+const deletedTerm = `(' ' || flags || ' ') LIKE '% \Deleted %'`
 
 // nextID takes the next value of a counter (see the migration that made
 // them): ids handed out this way are never handed out again.

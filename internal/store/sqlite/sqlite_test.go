@@ -190,7 +190,7 @@ func TestMigrationKeepsIdsUnique(t *testing.T) {
 	// The schema of version 4: a per-account change feed that still names
 	// the deleted mailbox, and no counters.
 	for _, q := range []string{"DROP TABLE change_log", "DROP TABLE counters",
-		"ALTER TABLE accounts ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0",
+		"DROP INDEX messages_deleted", "ALTER TABLE accounts ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0",
 		`CREATE TABLE changes (account_id INTEGER NOT NULL, seq INTEGER NOT NULL, kind INTEGER NOT NULL,
 			mailbox_id INTEGER NOT NULL, mailbox TEXT NOT NULL, modseq INTEGER NOT NULL, uids TEXT NOT NULL DEFAULT '',
 			PRIMARY KEY (account_id, seq))`,
@@ -309,5 +309,32 @@ func TestCheckRepairsReferenceCounts(t *testing.T) {
 	}
 	if rep, err := s.Check(ctx, false); err != nil || len(rep.Problems) != 0 {
 		t.Fatalf("after repair: %+v %v", rep, err)
+	}
+}
+
+// TestExpungeUsesDeletedIndex: EXPUNGE's search for \Deleted messages goes
+// through the partial index, not a scan of the mailbox.
+func TestExpungeUsesDeletedIndex(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.rdb.Query("EXPLAIN QUERY PLAN SELECT "+indexCols+" FROM messages WHERE mailbox_id = ? AND "+deletedTerm+" AND account_id = ? ORDER BY uid", 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if !strings.Contains(strings.Join(plan, "\n"), "messages_deleted") {
+		t.Fatalf("plan does not use messages_deleted:\n%s", strings.Join(plan, "\n"))
 	}
 }
