@@ -218,6 +218,10 @@ func decodeSnapshot(b []byte) (snapshotHeader, []Item, error) {
 	}
 	items := make([]Item, n)
 	zones := map[int64]*time.Location{}
+	// Body ids are hex-encoded into one buffer and become one string, of
+	// which each item holds a slice: one allocation instead of one each.
+	hexIDs := make([]byte, 0, 32*n)
+	idEnds := make([]int32, n) // end of item i's id in hexIDs; -1: its own string
 	var uid uint32
 	for i := range items {
 		it := &items[i]
@@ -241,9 +245,11 @@ func decodeSnapshot(b []byte) (snapshotHeader, []Item, error) {
 		it.SaveDate = time.Unix(r.varint(), 0)
 		switch k := r.bytes(1); {
 		case len(k) == 1 && k[0] == 16:
-			it.BlobID = hex.EncodeToString(r.bytes(16))
+			hexIDs = hex.AppendEncode(hexIDs, r.bytes(16))
+			idEnds[i] = int32(len(hexIDs))
 		case len(k) == 1 && k[0] == 0:
 			it.BlobID = string(r.bytes(r.uvarint()))
+			idEnds[i] = -1
 		default:
 			return h, nil, errBadSnapshot
 		}
@@ -253,6 +259,12 @@ func decodeSnapshot(b []byte) (snapshotHeader, []Item, error) {
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return h, nil, fmt.Errorf("%w: trailing bytes", errBadSnapshot)
+	}
+	ids := string(hexIDs)
+	for i := range items {
+		if end := int(idEnds[i]); end >= 0 {
+			items[i].BlobID = ids[end-32 : end]
+		}
 	}
 	return h, items, nil
 }

@@ -174,6 +174,9 @@ var migrations = []string{
 	// rows held the writer for a tenth of a second). The expression must
 	// stay exactly deletedTerm for the planner to use it.
 	`CREATE INDEX messages_deleted ON messages (mailbox_id, uid) WHERE ` + deletedTerm + `;`,
+	// Expunges since a MODSEQ (QRESYNC, and bringing a mailbox's list
+	// forward at a cold open) without reading every tombstone.
+	`CREATE INDEX tombstones_modseq ON tombstones (mailbox_id, modseq);`,
 }
 
 // deletedTerm selects messages flagged \Deleted (flags are space-separated).
