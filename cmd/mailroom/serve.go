@@ -224,10 +224,16 @@ func serve(e *env, s *services) error {
 	}
 
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		outbox.Run(ctx)
+	}()
+	// The lists of the big mailboxes open at the last shutdown, back in
+	// memory before their first SELECT.
+	go func() {
+		defer wg.Done()
+		s.store.Live().Preload(ctx, s.store.MailboxByID)
 	}()
 	// SIGHUP rereads the certificate; connections keep theirs.
 	hup := make(chan os.Signal, 1)

@@ -9,13 +9,18 @@
 //     commands and during IDLE. EXPUNGE responses are never sent while a
 //     FETCH, STORE or SEARCH by sequence number runs (RFC 9051 §7.5.1); the
 //     view catches up at the next command that allows them.
-//   - Other sessions' changes are learned from the store by MODSEQ
-//     (ChangedSince and Vanished), never from a buffer, so a slow client
-//     never holds up a writer and never misses a change. The store's Watch
-//     channel only wakes IDLE sessions.
-//   - No socket I/O happens while holding a lock. The only state shared
-//     between sessions is the \Recent claim table and the connection set,
-//     each behind its own mutex.
+//   - Other sessions' changes are learned from the live mailbox
+//     (store.LiveMailbox): its log of committed changes, asked for what
+//     came after the view's MODSEQ, so a slow client never holds up a
+//     writer and never misses a change; a command where nothing changed
+//     reads no SQL. The store's Watch channel only wakes IDLE sessions.
+//   - A message stays readable (FETCH, SEARCH, flags) until the session has
+//     been told it was expunged; the view's pin (store.Pin) keeps its body.
+//     A selected mailbox deleted elsewhere, or the account deleted, ends
+//     the session with BYE.
+//   - No socket I/O happens while holding a lock. The state shared between
+//     sessions is the live state (store.Live), the \Recent claim table and
+//     the connection set, each behind its own mutex.
 //   - Every store call takes the session's context, cancelled when the
 //     connection closes or the server shuts down.
 //   - Errors become responses in one place (respond in conn.go): *Error maps

@@ -146,6 +146,30 @@ func (b *LiveMailbox) persist() {
 	b.mu.Unlock()
 }
 
+// Preload opens the mailboxes that have snapshot files, newest first (up
+// to half the mailboxes kept idle), so that the first SELECT of a big
+// mailbox after a restart finds its list in memory. lookup reads a
+// mailbox row; a mailbox that is gone loses its file. Servers call it in
+// the background at start; it stops when ctx is done.
+func (l *Live) Preload(ctx context.Context, lookup func(ctx context.Context, accountID, mailboxID int64) (*Mailbox, error)) {
+	for _, h := range l.files.headers(maxIdleBoxes / 2) {
+		if ctx.Err() != nil {
+			return
+		}
+		mb, err := lookup(ctx, h.AccountID, h.MailboxID)
+		if errors.Is(err, ErrNotFound) || err == nil && mb.UIDValidity != h.UIDValidity {
+			l.files.remove(h.MailboxID)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if b, err := l.Open(ctx, mb); err == nil {
+			b.Close()
+		}
+	}
+}
+
 // OnAccountGone registers fn, called (without locks held, from the
 // goroutine that learnt it) when an account is deleted, so that protocol
 // servers end its sessions.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -384,5 +385,52 @@ func BenchmarkSnapshotDecode100k(b *testing.B) {
 		if _, got, err := decodeSnapshot(buf); err != nil || len(got) != len(items) {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestLivePreload: mailboxes with snapshot files are opened by Preload, so
+// a later Open finds them in memory and reads nothing; a file of a mailbox
+// that is gone is removed.
+func TestLivePreload(t *testing.T) {
+	dir := t.TempDir()
+	f := newFakeLoader()
+	for range snapshotMin {
+		f.appendMsg()
+	}
+	f.mb.Messages = int64(len(f.msgs))
+	l := NewLive(f, nil)
+	l.SetSnapshotDir(dir)
+	mb := f.mb
+	b, err := l.Open(context.Background(), &mb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	l.Persist()
+	gone := snapshotFiles{dir: dir}
+	if err := gone.save(snapshotHeader{AccountID: 3, MailboxID: 99, UIDValidity: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	l2 := NewLive(f, nil)
+	l2.SetSnapshotDir(dir)
+	l2.Preload(context.Background(), func(ctx context.Context, accountID, mailboxID int64) (*Mailbox, error) {
+		if mailboxID != f.mb.ID {
+			return nil, ErrNotFound
+		}
+		mb := f.mb
+		return &mb, nil
+	})
+	if _, err := os.Stat(gone.path(99)); !os.IsNotExist(err) {
+		t.Fatalf("file of a mailbox that is gone: %v", err)
+	}
+	reads := f.reads
+	mb = f.mb
+	b2, err := l2.Open(context.Background(), &mb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	if items, _, _, _ := b2.Snapshot(context.Background()); len(items) != snapshotMin || f.reads != reads {
+		t.Fatalf("after Preload: %d items, %d reads", len(items), f.reads-reads)
 	}
 }

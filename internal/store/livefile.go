@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,6 +89,63 @@ func (f snapshotFiles) load(accountID, mailboxID int64, uidValidity uint32) (sna
 		return snapshotHeader{}, nil, false
 	}
 	return h, items, true
+}
+
+// headers returns the headers of up to max snapshot files, newest first.
+func (f snapshotFiles) headers(max int) []snapshotHeader {
+	if f.dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(f.dir)
+	if err != nil {
+		return nil
+	}
+	type file struct {
+		id  int64
+		mod time.Time
+	}
+	var files []file
+	for _, e := range entries {
+		id, err := strconv.ParseInt(strings.TrimSuffix(e.Name(), ".idx"), 10, 64)
+		if err != nil || !strings.HasSuffix(e.Name(), ".idx") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil {
+			files = append(files, file{id, fi.ModTime()})
+		}
+	}
+	slices.SortFunc(files, func(a, b file) int { return b.mod.Compare(a.mod) })
+	var out []snapshotHeader
+	for _, fl := range files {
+		if len(out) >= max {
+			break
+		}
+		if h, ok := f.header(fl.id); ok {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// header reads the header of a mailbox's snapshot file.
+func (f snapshotFiles) header(mailboxID int64) (snapshotHeader, bool) {
+	fh, err := os.Open(f.path(mailboxID))
+	if err != nil {
+		return snapshotHeader{}, false
+	}
+	defer fh.Close()
+	buf := make([]byte, len(snapshotMagic)+5*binary.MaxVarintLen64)
+	n, _ := io.ReadFull(fh, buf)
+	buf = buf[:n]
+	if !bytes.HasPrefix(buf, []byte(snapshotMagic)) {
+		return snapshotHeader{}, false
+	}
+	r := &snapReader{b: buf[len(snapshotMagic):]}
+	h := snapshotHeader{AccountID: r.varint(), MailboxID: r.varint(), UIDValidity: uint32(r.uvarint())}
+	if r.err != nil || h.MailboxID != mailboxID {
+		return snapshotHeader{}, false
+	}
+	return h, true
 }
 
 func (f snapshotFiles) remove(mailboxID int64) {

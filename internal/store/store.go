@@ -15,6 +15,13 @@
 //   - A body is stored once and shared by copies (reference counted); quota
 //     usage counts every message row of the account and is exact.
 //   - Mailbox names are data, never file paths.
+//   - Identities never recur: account and mailbox ids are never handed out
+//     again, nor body ids; caches are keyed by them (and UIDVALIDITY).
+//
+// Live (live.go) is the process's hot state of open mailboxes, fed in
+// commit order by the backend and caught up from the store when commits
+// come from elsewhere; it also decides when a released body may go (no
+// session's view can still read it).
 package store
 
 import (
