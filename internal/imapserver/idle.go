@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,65 +12,80 @@ func init() {
 	register("IDLE", handler{fn: cmdIdle, states: authState})
 }
 
+// maxDoneLine bounds what IDLE reads while waiting for DONE.
+const maxDoneLine = 1024
+
 // RFC 2177 IDLE (RFC 9051 §6.3.13): changes made by other sessions,
 // deliveries or other processes reach the client as they are committed.
-// The store's Watch channel wakes the session; a timer re-checks every
-// PollInterval as a safety net. Only this goroutine writes; a helper
-// goroutine reads the client's DONE.
+//
+// One goroutine per session, also in IDLE (thousands of idle sessions are
+// the common case): it waits in a read of the client's DONE, and a commit
+// for the account wakes it by moving the read deadline to now (WatchFunc);
+// the deadline also expires every PollInterval as a safety net. The line
+// is read byte by byte into a buffer that survives those wake-ups.
 func cmdIdle(s *session, cmd *command) error {
 	if err := s.endLine(); err != nil {
 		return err
 	}
-	watch, stop := s.srv.st.Watch(s.acct.ID)
+	var woke atomic.Bool
+	stop := s.srv.st.WatchFunc(s.acct.ID, func() {
+		woke.Store(true)
+		s.conn.SetReadDeadline(time.Now())
+	})
 	defer stop()
 	s.enc.Raw("+ idling").CRLF()
 	if err := s.flush(); err != nil {
 		return err
 	}
-	s.conn.SetReadDeadline(time.Now().Add(s.srv.opts.IdleTimeout))
-	if s.isShuttingDown() {
-		// Shutdown's deadline may have been overwritten just above.
-		s.conn.SetReadDeadline(time.Now())
-	}
-	done := make(chan error, 1)
-	go func() {
-		line, err := s.dec.ReadLine()
-		if err == nil && !strings.EqualFold(strings.TrimSpace(line), "DONE") {
-			err = errBadDone
-		}
-		done <- err
-	}()
-	tick := time.NewTicker(s.srv.opts.PollInterval)
-	defer tick.Stop()
+	idleEnd := time.Now().Add(s.srv.opts.IdleTimeout)
+	var line []byte
 	for {
-		select {
-		case <-watch:
-		case <-tick.C:
-		case err := <-done:
-			if err == nil {
-				return nil
+		next := time.Now().Add(s.srv.opts.PollInterval)
+		if idleEnd.Before(next) {
+			next = idleEnd
+		}
+		s.conn.SetReadDeadline(next)
+		if woke.Load() || s.isShuttingDown() {
+			// A wake-up (or Shutdown) may have set its deadline just
+			// before ours replaced it.
+			s.conn.SetReadDeadline(time.Now())
+		}
+		b, err := s.br.ReadByte()
+		if err == nil {
+			if b != '\n' {
+				if len(line) >= maxDoneLine {
+					s.state = stateLogout
+					s.goodbye("expected DONE")
+					return nil
+				}
+				line = append(line, b)
+				continue
 			}
-			if errors.Is(err, errBadDone) {
+			if !strings.EqualFold(strings.TrimSpace(string(line)), "DONE") {
 				return badArg("expected DONE")
 			}
-			var ne net.Error
-			switch {
-			case s.isShuttingDown():
-				s.goodbye(s.ending())
-			case errors.As(err, &ne) && ne.Timeout():
-				s.goodbye("autologout: idle for too long")
-			}
+			return nil
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
 			s.state = stateLogout
 			return nil
 		}
+		switch {
+		case s.isShuttingDown():
+			s.goodbye(s.ending())
+			s.state = stateLogout
+			return nil
+		case !time.Now().Before(idleEnd):
+			s.goodbye("autologout: idle for too long")
+			s.state = stateLogout
+			return nil
+		}
+		woke.Store(false)
 		s.sync(true)
 		if err := s.flush(); err != nil || s.state == stateLogout {
-			s.conn.Close()
-			<-done
 			s.state = stateLogout
 			return nil
 		}
 	}
 }
-
-var errBadDone = errors.New("expected DONE")

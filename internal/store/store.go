@@ -348,6 +348,9 @@ type Store interface {
 	// Watch returns a channel that receives a value (coalesced) whenever the
 	// account's change feed may have grown, and a func to stop watching.
 	Watch(accountID int64) (<-chan struct{}, func())
+	// WatchFunc calls fn (quick, non-blocking) at each such wake-up until
+	// the returned func is called.
+	WatchFunc(accountID int64, fn func()) func()
 	// Live returns the process's hot mailbox state, kept current with every
 	// commit of this store and of others on the same data.
 	Live() *Live

@@ -196,6 +196,11 @@ func (s *Store) Watch(accountID int64) (<-chan struct{}, func()) {
 	return s.hub.Watch(accountID)
 }
 
+// WatchFunc implements store.Store.
+func (s *Store) WatchFunc(accountID int64, fn func()) func() {
+	return s.hub.WatchFunc(accountID, fn)
+}
+
 // Live implements store.Store.
 func (s *Store) Live() *store.Live { return s.live }
 
