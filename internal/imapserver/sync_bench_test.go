@@ -32,7 +32,7 @@ func BenchmarkSync(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			b.StopTimer()
-			kw := fmt.Sprintf("$k%d", i%2)
+			kw := fmt.Sprintf("$k%d", (i/1000)%2)
 			if _, _, err := e.st.SetFlags(bg, e.acct.ID, mb.ID, []uint32{uint32(1 + i%1000)}, store.FlagsReplace, []string{kw}, 0); err != nil {
 				b.Fatal(err)
 			}
