@@ -239,13 +239,7 @@ type client struct {
 
 func dial(t *testing.T, addr string) *client {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	cl := &client{t: t, c: c, r: bufio.NewReader(c)}
+	cl := dialRaw(t, addr)
 	cl.expect("220")
 	return cl
 }
