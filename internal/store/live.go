@@ -285,19 +285,40 @@ func (l *Live) loadBox(ctx context.Context, mb *Mailbox) (*Mailbox, []Item, bool
 	return got, items, false, nil
 }
 
-// evictIdle drops mailboxes nobody holds when there are too many; l.mu held.
+// evictIdle drops mailboxes nobody holds when there are too many, or they
+// list too many messages; l.mu held.
 func (l *Live) evictIdle() {
-	if len(l.boxes) <= maxIdleBoxes {
+	idle := 0
+	for _, b := range l.boxes {
+		if b.refs == 0 {
+			idle += b.size()
+		}
+	}
+	if len(l.boxes) <= maxIdleBoxes && idle <= maxIdleItems {
 		return
 	}
 	for id, b := range l.boxes {
-		if b.refs == 0 {
-			delete(l.boxes, id)
-			if len(l.boxes) <= maxIdleBoxes/2 {
-				return
-			}
+		if b.refs != 0 {
+			continue
+		}
+		idle -= b.size()
+		delete(l.boxes, id)
+		if len(l.boxes) <= maxIdleBoxes/2 && idle <= maxIdleItems/2 {
+			return
 		}
 	}
+}
+
+// maxIdleItems bounds the messages listed by mailboxes that no view holds
+// (about 120 bytes each), so that a server that opened many big mailboxes
+// once does not keep them all.
+const maxIdleItems = 2_000_000
+
+// size is the number of messages in the box's snapshot.
+func (b *LiveMailbox) size() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.snap)
 }
 
 // Close releases a box taken with Open.
