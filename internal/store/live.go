@@ -312,7 +312,7 @@ func (l *Live) evictIdle() {
 // maxIdleItems bounds the messages listed by mailboxes that no view holds
 // (about 120 bytes each), so that a server that opened many big mailboxes
 // once does not keep them all.
-const maxIdleItems = 2_000_000
+var maxIdleItems = 2_000_000
 
 // size is the number of messages in the box's snapshot.
 func (b *LiveMailbox) size() int {
@@ -326,6 +326,9 @@ func (b *LiveMailbox) Close() {
 	l := b.live
 	l.mu.Lock()
 	b.refs--
+	if b.refs == 0 {
+		l.evictIdle()
+	}
 	l.mu.Unlock()
 }
 

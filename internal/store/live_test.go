@@ -434,3 +434,54 @@ func TestLivePreload(t *testing.T) {
 		t.Fatalf("after Preload: %d items, %d reads", len(items), f.reads-reads)
 	}
 }
+
+// multiLoader serves several fake mailboxes by id.
+type multiLoader map[int64]*fakeLoader
+
+func (m multiLoader) MailboxSince(ctx context.Context, accountID, mailboxID int64, since uint64) (*Mailbox, []Message, []uint32, error) {
+	f := m[mailboxID]
+	if f == nil {
+		return nil, nil, nil, ErrNotFound
+	}
+	return f.MailboxSince(ctx, accountID, mailboxID, since)
+}
+
+// TestLiveEvictsIdleBySize: mailboxes that no view holds are dropped once
+// they list too many messages in all; held ones stay.
+func TestLiveEvictsIdleBySize(t *testing.T) {
+	defer func(n int) { maxIdleItems = n }(maxIdleItems)
+	maxIdleItems = 25
+	m := multiLoader{}
+	l := NewLive(m, nil)
+	var held *LiveMailbox
+	for id := int64(1); id <= 4; id++ {
+		f := newFakeLoader()
+		f.mb.ID = id
+		for range 10 {
+			f.appendMsg()
+		}
+		m[id] = f
+		mb := f.mb
+		b, err := l.Open(context.Background(), &mb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id == 1 {
+			held = b
+		} else {
+			b.Close()
+		}
+	}
+	defer held.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	idle := 0
+	for _, b := range l.boxes {
+		if b.refs == 0 {
+			idle += len(b.snap)
+		}
+	}
+	if l.boxes[1] != held || idle > maxIdleItems {
+		t.Fatalf("%d boxes, %d idle messages, held box kept: %v", len(l.boxes), idle, l.boxes[1] == held)
+	}
+}
