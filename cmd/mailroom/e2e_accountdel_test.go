@@ -17,15 +17,7 @@ import (
 func TestDeletedAccountEndsSessions(t *testing.T) {
 	in := newInstance(t, "", "")
 	in.start()
-	deliver := func(rcpt, subj string) {
-		c := dial(t, in.lmtp)
-		c.cmd("LHLO client.example.org", "250")
-		c.cmd("MAIL FROM:<sender@example.org>", "250")
-		c.cmd("RCPT TO:<"+rcpt+">", "250")
-		c.cmd("DATA", "354")
-		c.send(strings.TrimSuffix(dotStuff(message(subj, "body of "+subj)), "\r\n"))
-		c.expect("250")
-	}
+	deliver := func(rcpt, subj string) { lmtpDeliver(t, in.lmtp, rcpt, subj) }
 	deliver("bob@example.test", "bob's old secret")
 
 	selected := dialIMAP(t, in.imap, "bob@example.test", "secret-bob")
@@ -103,4 +95,17 @@ func dialRaw(t *testing.T, addr string) *client {
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	return &client{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+// lmtpDeliver delivers one message ("body of " + subj) to rcpt over LMTP
+// and requires the 250.
+func lmtpDeliver(t *testing.T, addr, rcpt, subj string) {
+	t.Helper()
+	c := dial(t, addr)
+	c.cmd("LHLO client.example.org", "250")
+	c.cmd("MAIL FROM:<sender@example.org>", "250")
+	c.cmd("RCPT TO:<"+rcpt+">", "250")
+	c.cmd("DATA", "354")
+	c.send(strings.TrimSuffix(dotStuff(message(subj, "body of "+subj)), "\r\n"))
+	c.expect("250")
 }

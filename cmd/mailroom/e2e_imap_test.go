@@ -101,13 +101,7 @@ func TestPOP3BesideIMAP(t *testing.T) {
 	in := newInstance(t, "", "")
 	in.start()
 	for _, subj := range []string{"first", "second"} {
-		c := dial(t, in.lmtp)
-		c.cmd("LHLO client.example.org", "250")
-		c.cmd("MAIL FROM:<sender@example.org>", "250")
-		c.cmd("RCPT TO:<bob@example.test>", "250")
-		c.cmd("DATA", "354")
-		c.send(strings.TrimSuffix(dotStuff(message(subj, "body of "+subj)), "\r\n"))
-		c.expect("250")
+		lmtpDeliver(t, in.lmtp, "bob@example.test", subj)
 	}
 	out, err := exec.Command(curl, "-sS", "--url", "pop3://"+in.pop3+"/2", "--user", "bob@example.test:secret-bob").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "body of second") {

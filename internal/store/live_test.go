@@ -323,22 +323,14 @@ func TestLiveColdOpenFromFile(t *testing.T) {
 	for range snapshotMin + 10 {
 		f.appendMsg()
 	}
-	l := NewLive(f, nil)
-	l.SetSnapshotDir(dir)
-	mb := f.mb
-	b, err := l.Open(context.Background(), &mb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
-	l.Persist()
+	persistOnce(t, f, dir)
 	// Changes after the file was written, then "a restart".
 	f.flag(3, `\Seen`)
 	f.expunge(5)
 	f.appendMsg()
 	l2 := NewLive(f, nil)
 	l2.SetSnapshotDir(dir)
-	mb = f.mb
+	mb := f.mb
 	mb.Messages = int64(len(f.msgs))
 	f.mb.Messages = mb.Messages
 	b2, err := l2.Open(context.Background(), &mb)
@@ -398,15 +390,7 @@ func TestLivePreload(t *testing.T) {
 		f.appendMsg()
 	}
 	f.mb.Messages = int64(len(f.msgs))
-	l := NewLive(f, nil)
-	l.SetSnapshotDir(dir)
-	mb := f.mb
-	b, err := l.Open(context.Background(), &mb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
-	l.Persist()
+	persistOnce(t, f, dir)
 	gone := snapshotFiles{dir: dir}
 	if err := gone.save(snapshotHeader{AccountID: 3, MailboxID: 99, UIDValidity: 1}, nil); err != nil {
 		t.Fatal(err)
@@ -424,7 +408,7 @@ func TestLivePreload(t *testing.T) {
 		t.Fatalf("file of a mailbox that is gone: %v", err)
 	}
 	reads := f.reads
-	mb = f.mb
+	mb := f.mb
 	b2, err := l2.Open(context.Background(), &mb)
 	if err != nil {
 		t.Fatal(err)
@@ -484,4 +468,19 @@ func TestLiveEvictsIdleBySize(t *testing.T) {
 	if l.boxes[1] != held || idle > maxIdleItems {
 		t.Fatalf("%d boxes, %d idle messages, held box kept: %v", len(l.boxes), idle, l.boxes[1] == held)
 	}
+}
+
+// persistOnce opens f's mailbox in a fresh Live over dir and writes its
+// snapshot file, as a server does at shutdown.
+func persistOnce(t *testing.T, f *fakeLoader, dir string) {
+	t.Helper()
+	l := NewLive(f, nil)
+	l.SetSnapshotDir(dir)
+	mb := f.mb
+	b, err := l.Open(context.Background(), &mb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	l.Persist()
 }
