@@ -22,7 +22,10 @@ func (s *Store) Sweep(ctx context.Context, minAge time.Duration) (int, error) {
 	s.live.Reclaim()
 	removed := 0
 	for _, shard := range blob.Shards() {
-		err := s.write(ctx, nil, func(tx *wtx) (func(), error) {
+		// Alone: the blobs table it reads is then the durable one (no
+		// commit that removed a reference can still be undone by a
+		// crash), and every body a view holds is known to the live state.
+		err := s.writeAlone(ctx, func(tx *wtx) (func(), error) {
 			n, err := s.sweepShard(tx, shard, minAge)
 			removed += n
 			return nil, err

@@ -14,9 +14,11 @@
 //  2. body directories fsynced (by the caller of the write, before it is
 //     queued, so that concurrent deliveries fsync side by side);
 //  3. the index transaction checks every new body still exists, then
-//     commits with synchronous=FULL;
-//  4. the committed changes go to the live state (store.Live) in commit
-//     order, and only then callers are answered and watchers woken;
+//     commits (its WAL frames written, not yet synced);
+//  4. the syncer fdatasyncs the WAL, and only then the committed changes
+//     go to the live state (store.Live) in commit order, callers are
+//     answered and watchers woken; the writer runs the next group
+//     meanwhile (durable.go);
 //  5. bodies whose last reference went away are deleted once no session's
 //     view can still read them (store.Live decides; reclaim re-checks under
 //     the write lock that nothing references them again).
@@ -78,6 +80,11 @@ type Store struct {
 	// opEvents collects the changes of the operation the writer is running
 	// (only the writer goroutine touches it).
 	opEvents []store.Event
+	// dur makes commits durable behind the writer (durable.go).
+	dur durability
+	// doomed: bodies reclaimBodies found unreferenced and is removing.
+	doomedMu sync.Mutex
+	doomed   map[string]bool
 	// lastGSeq is the newest change row the poller has looked at.
 	lastGSeq int64
 	quit     chan struct{}
@@ -109,8 +116,13 @@ func Open(dir string, opts Options) (*Store, error) {
 		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
 	// The writer does not checkpoint (wal_autocheckpoint 0): a checkpoint
 	// copies pages into index.db and fsyncs it, which would stall every
-	// write behind it. The checkpointer does it beside the writer.
-	wdb, err := sql.Open("sqlite", dsn+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)")
+	// write behind it. The checkpointer does it beside the writer. Nor
+	// does it fsync at commit (synchronous NORMAL): the syncer does,
+	// beside it (durable.go).
+	wdsn := strings.Replace(dsn, "synchronous(FULL)", "synchronous(NORMAL)", 1)
+	// Its savepoints journal in memory (temp_store), not in a temporary
+	// file.
+	wdb, err := sql.Open("sqlite", wdsn+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)")
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -146,6 +158,14 @@ func Open(dir string, opts Options) (*Store, error) {
 		ops:   make(chan *writeOp, 1024),
 		quit:  make(chan struct{}),
 	}
+	s.dur.init(path + "-wal")
+	// Migrations committed without an fsync.
+	if err := s.dur.wal.sync(); err != nil {
+		rdb.Close()
+		wdb.Close()
+		cdb.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	s.live = store.NewLive(loader{s}, s.reclaimBodies)
 	s.live.SetSnapshotDir(filepath.Join(dir, "live"))
 	if err := rdb.QueryRow("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0)").Scan(&s.lastGSeq); err != nil {
@@ -154,8 +174,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		cdb.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go s.writer()
+	go s.syncer()
 	go s.poller()
 	go s.checkpointer()
 	return s, nil
@@ -172,6 +193,7 @@ func (s *Store) Close() error {
 		s.wg.Wait()
 		s.stmts.close()
 		s.wstmts.close()
+		s.dur.wal.close()
 		s.rdb.Close()
 		s.wdb.Close()
 		s.cdb.Close()
@@ -209,6 +231,11 @@ func (s *Store) Live() *store.Live { return s.live }
 type writeOp struct {
 	ctx    context.Context
 	bodies []string // new body ids that must exist at commit
+	// alone: the op runs in a group of its own, once every earlier commit
+	// is durable and in the live state (for removing body files: what it
+	// reads is then what a crash would leave, and every view's hold on a
+	// body is known).
+	alone  bool
 	fn     func(tx *wtx) (after func(), err error)
 	after  func()
 	events []store.Event
@@ -217,7 +244,16 @@ type writeOp struct {
 
 // write runs fn in the writer's next group commit and waits for the outcome.
 func (s *Store) write(ctx context.Context, bodies []string, fn func(tx *wtx) (func(), error)) error {
-	op := &writeOp{ctx: ctx, bodies: bodies, fn: fn, done: make(chan error, 1)}
+	return s.queue(&writeOp{ctx: ctx, bodies: bodies, fn: fn, done: make(chan error, 1)})
+}
+
+// writeAlone is write for an operation that must run alone (writeOp.alone).
+func (s *Store) writeAlone(ctx context.Context, fn func(tx *wtx) (func(), error)) error {
+	return s.queue(&writeOp{ctx: ctx, fn: fn, alone: true, done: make(chan error, 1)})
+}
+
+func (s *Store) queue(op *writeOp) error {
+	ctx, bodies := op.ctx, op.bodies
 	// Step 2 of the ordering, in the caller: the writer is the one thing
 	// every write waits for, so fsyncs that concurrent callers can do side
 	// by side stay out of it.
@@ -246,33 +282,58 @@ const maxGroup = 256
 
 func (s *Store) writer() {
 	defer s.wg.Done()
+	defer close(s.dur.ch)
+	var next *writeOp // an op that must start a group of its own
 	for {
-		var op *writeOp
-		select {
-		case op = <-s.ops:
-		case <-s.quit:
-			// Drain what was queued before Close.
-			for {
-				select {
-				case op = <-s.ops:
-					s.commitGroup([]*writeOp{op})
-				default:
-					return
+		op := next
+		next = nil
+		if op == nil {
+			select {
+			case op = <-s.ops:
+			case <-s.quit:
+				// Drain what was queued before Close.
+				for {
+					select {
+					case op = <-s.ops:
+						s.runGroup([]*writeOp{op})
+					default:
+						return
+					}
 				}
 			}
 		}
 		group := []*writeOp{op}
 	gather:
-		for len(group) < maxGroup {
+		for !op.alone && len(group) < maxGroup {
 			select {
-			case op = <-s.ops:
-				group = append(group, op)
+			case o := <-s.ops:
+				if o.alone {
+					next = o
+					break gather
+				}
+				group = append(group, o)
 			default:
 				break gather
 			}
 		}
-		s.commitGroup(group)
+		s.runGroup(group)
 	}
+}
+
+// runGroup commits group, or fails it when writes stopped.
+func (s *Store) runGroup(group []*writeOp) {
+	d := &s.dur
+	if group[0].alone {
+		// Wait until the syncer has finished every earlier group.
+		d.wait(&d.applied, d.done.Load())
+	}
+	if err := d.failed(); err != nil {
+		for _, op := range group {
+			op.done <- err
+		}
+		return
+	}
+	s.commitGroup(group)
 }
 
 func (s *Store) commitGroup(group []*writeOp) {
@@ -305,32 +366,28 @@ func (s *Store) commitGroup(group []*writeOp) {
 		group[0].done <- errs[0]
 		return
 	}
+	// Readers may see the commit from here on (readBarrier).
+	seq := s.dur.started.Add(1)
 	err = tx.Commit()
+	s.dur.done.Store(seq)
 	s.commits.Add(1)
+	c := &committed{seq: seq, ops: group, errs: errs}
 	if err != nil {
 		tx.Rollback()
 		for i := range errs {
-			errs[i] = nil
+			errs[i] = fmt.Errorf("store: commit: %w", err)
 		}
-		fail(fmt.Errorf("store: commit: %w", err))
-		return
+	} else {
+		for i, op := range group {
+			if errs[i] == nil {
+				c.events = append(c.events, op.events...)
+			}
+		}
 	}
 	s.prepareWriter()
-	var events []store.Event
-	for i, op := range group {
-		if errs[i] == nil {
-			events = append(events, op.events...)
-		}
-	}
-	if len(events) > 0 {
-		s.live.Apply(events)
-	}
-	for i, op := range group {
-		if errs[i] == nil && op.after != nil {
-			op.after()
-		}
-		op.done <- errs[i]
-	}
+	// The syncer answers, once the commit is durable; a failed commit
+	// goes the same way so that readers waiting on its number go on.
+	s.dur.ch <- c
 }
 
 // runOp runs one operation; with savepoint, in its own savepoint so that
@@ -357,7 +414,7 @@ func (s *Store) runOp(tx *wtx, op *writeOp, savepoint bool) (err error) {
 	// Step 3 of the ordering: a sweep holding the write lock may have
 	// removed an unreferenced body; then this operation must not commit.
 	for _, id := range op.bodies {
-		if _, err := s.blobs.Stat(id); err != nil {
+		if _, err := s.blobs.Stat(id); err != nil || s.isDoomed(id) {
 			return fmt.Errorf("%w: %s", store.ErrBodyMissing, id)
 		}
 	}
@@ -520,6 +577,7 @@ func (l loader) MailboxSince(ctx context.Context, accountID, mailboxID int64, si
 		return nil, nil, nil, err
 	}
 	defer tx.Rollback()
+	defer l.s.readBarrier()
 	mb, err := scanMailbox(tx.QueryRow("SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? AND id = ?", accountID, mailboxID))
 	if err != nil {
 		return nil, nil, nil, notFound(err, fmt.Sprintf("mailbox #%d", mailboxID))
@@ -538,11 +596,19 @@ func (l loader) MailboxSince(ctx context.Context, accountID, mailboxID int64, si
 }
 
 // reclaimBodies removes body files that no view holds any more, unless a
-// commit referenced them again meanwhile. It runs as a write operation: no
-// commit can reference a body between the check and the removal, and a
-// later commit that wants it fails on the missing file (runOp).
+// commit referenced them again meanwhile (a delivery to several recipients
+// shares one body, and may add the later recipients after an earlier one
+// expunged theirs).
+//
+// The check runs as a write operation, so that no commit can reference a
+// body between the check and the removal: a body found unreferenced is
+// doomed from then on, and a later commit that wants it fails as if the
+// file were gone (runOp). The files are removed outside the writer, once
+// the check's commit and every one before it are durable: a crash can then
+// no longer bring back a reference to them.
 func (s *Store) reclaimBodies(ids []string) {
 	go func() {
+		var doomed []string
 		err := s.write(context.Background(), nil, func(tx *wtx) (func(), error) {
 			for _, id := range ids {
 				var n int
@@ -550,17 +616,49 @@ func (s *Store) reclaimBodies(ids []string) {
 					return nil, err
 				}
 				if n == 0 {
-					if err := s.blobs.Remove(id); err != nil {
-						s.log.Warn("remove unreferenced body", "blob", id, "err", err)
-					}
+					doomed = append(doomed, id)
 				}
 			}
+			s.doom(doomed, true)
 			return nil, nil
 		})
-		if err != nil && !errors.Is(err, store.ErrClosed) {
+		if err == nil {
+			for _, id := range doomed {
+				if err := s.blobs.Remove(id); err != nil {
+					s.log.Warn("remove unreferenced body", "blob", id, "err", err)
+				}
+			}
+		} else if !errors.Is(err, store.ErrClosed) {
 			s.log.Warn("reclaim bodies", "err", err)
 		}
+		s.doom(doomed, false)
 	}()
+}
+
+// doom marks bodies as being removed (or, with on false, removed or kept
+// after all).
+func (s *Store) doom(ids []string, on bool) {
+	if len(ids) == 0 {
+		return
+	}
+	s.doomedMu.Lock()
+	defer s.doomedMu.Unlock()
+	for _, id := range ids {
+		if on {
+			if s.doomed == nil {
+				s.doomed = map[string]bool{}
+			}
+			s.doomed[id] = true
+		} else {
+			delete(s.doomed, id)
+		}
+	}
+}
+
+func (s *Store) isDoomed(id string) bool {
+	s.doomedMu.Lock()
+	defer s.doomedMu.Unlock()
+	return s.doomed[id]
 }
 
 func isUnique(err error) bool {

@@ -38,18 +38,33 @@ func (s *Store) stmt(ctx context.Context, q string) *sql.Stmt {
 	return st
 }
 
-func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+// query and queryRow run a read, then wait until what it may have seen is
+// durable (readBarrier): the statement's first step, which takes the read
+// snapshot, has run when they return.
+func (s *Store) query(ctx context.Context, q string, args ...any) (rows *sql.Rows, err error) {
 	if st := s.stmt(ctx, q); st != nil {
-		return st.QueryContext(ctx, args...)
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = s.rdb.QueryContext(ctx, q, args...)
 	}
-	return s.rdb.QueryContext(ctx, q, args...)
+	if err == nil {
+		if err = s.readBarrier(); err != nil {
+			rows.Close()
+			rows = nil
+		}
+	}
+	return rows, err
 }
 
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	var row *sql.Row
 	if st := s.stmt(ctx, q); st != nil {
-		return st.QueryRowContext(ctx, args...)
+		row = st.QueryRowContext(ctx, args...)
+	} else {
+		row = s.rdb.QueryRowContext(ctx, q, args...)
 	}
-	return s.rdb.QueryRowContext(ctx, q, args...)
+	s.readBarrier()
+	return row
 }
 
 func (c *stmtCache) close() {

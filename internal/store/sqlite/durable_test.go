@@ -1,0 +1,124 @@
+package sqlite
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"mailroom/internal/store"
+	"mailroom/internal/store/storetest"
+)
+
+// blockSync makes each WAL fsync wait until release is called, and return
+// the error given to it; after unblock, fsyncs go through again (defer it
+// after the store's Close, so that Close does not wait on a blocked sync).
+func blockSync(t *testing.T) (release func(err error), unblock func()) {
+	t.Helper()
+	gate := make(chan error)
+	var once sync.Once
+	syncFile = func(f *os.File) error {
+		if err, ok := <-gate; ok {
+			return err
+		}
+		return fdatasync(f)
+	}
+	unblock = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(func() {
+		unblock()
+		syncFile = fdatasync
+	})
+	return func(err error) {
+		select {
+		case gate <- err:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no fsync came")
+		}
+	}, unblock
+}
+
+// An append is answered only once the WAL is synced, and a read that runs
+// meanwhile does not show the commit before that either: no client learns
+// of a UID that a crash could take back.
+func TestCommitsAnsweredAndReadAfterSync(t *testing.T) {
+	s := open(t, store.Limits{}).(*Store)
+	defer s.Close()
+	a, mb := newAccount(t, s)
+	release, unblock := blockSync(t)
+	defer unblock()
+	ref := storetest.Put(t, s, "durable")
+	appended := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: mb.ID, Body: ref}}, true)
+		appended <- err
+	}()
+	// Wait until the commit is in (readers could see it), not synced.
+	for s.dur.done.Load() == s.dur.synced.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	read := make(chan int64, 1)
+	go func() {
+		m, err := s.Mailbox(ctx, a.ID, "INBOX")
+		if err != nil {
+			t.Error(err)
+		}
+		read <- m.Messages
+	}()
+	select {
+	case err := <-appended:
+		t.Fatalf("append answered before the sync: %v", err)
+	case n := <-read:
+		t.Fatalf("read answered %d messages before the sync", n)
+	case <-time.After(100 * time.Millisecond):
+	}
+	release(nil)
+	if err := <-appended; err != nil {
+		t.Fatal(err)
+	}
+	if n := <-read; n != 1 {
+		t.Fatalf("read %d messages after the sync", n)
+	}
+}
+
+// A failed WAL sync fails the writes it covered and stops every write
+// after it: the store cannot tell what is durable any more.
+func TestFailedSyncStopsWrites(t *testing.T) {
+	s := open(t, store.Limits{}).(*Store)
+	defer s.Close()
+	a, mb := newAccount(t, s)
+	release, unblock := blockSync(t)
+	defer unblock()
+	ref := storetest.Put(t, s, "lost?")
+	appended := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: mb.ID, Body: ref}}, true)
+		appended <- err
+	}()
+	io := errors.New("input/output error")
+	release(io)
+	if err := <-appended; !errors.Is(err, io) {
+		t.Fatalf("append after a failed sync: %v", err)
+	}
+	if _, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "Later"}); !errors.Is(err, io) {
+		t.Fatalf("write after a failed sync: %v", err)
+	}
+}
+
+// A body that reclaim found unreferenced cannot be referenced again while
+// its file is being removed (a delivery to several recipients shares one
+// body): the append fails as if the file were gone.
+func TestDoomedBodyFailsAppend(t *testing.T) {
+	s := open(t, store.Limits{}).(*Store)
+	defer s.Close()
+	a, mb := newAccount(t, s)
+	ref := storetest.Put(t, s, "shared")
+	s.doom([]string{ref.ID}, true)
+	if _, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: mb.ID, Body: ref}}, true); !errors.Is(err, store.ErrBodyMissing) {
+		t.Fatalf("append of a doomed body: %v", err)
+	}
+	s.doom([]string{ref.ID}, false)
+	if _, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: mb.ID, Body: ref}}, true); err != nil {
+		t.Fatalf("append once the body is kept after all: %v", err)
+	}
+}
