@@ -1,10 +1,10 @@
 // Package blob stores message bodies as files: one file per body under
 // <root>/<shard>/<id>, where shard is the first two hex digits of the id.
 //
-// A body is written under its final name, fsynced and closed by Commit; the
-// caller then fsyncs the shard directories it touched (SyncDirs) before the
-// index references the body. A body
-// file without an index row is an orphan: harmless, swept by the store.
+// A body is written under its final name; Commit fsyncs it and its shard
+// directory (side by side: the two flushes overlap) and closes it, and only
+// then may the index reference the body. A body file without an index row
+// is an orphan: harmless, swept by the store.
 // Ids are random hex, so a body's path never derives from client input.
 package blob
 
@@ -110,8 +110,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Commit flushes and fsyncs the file and closes it. The caller must fsync the
-// shard directory (FS.SyncDirs) before referencing the body.
+// Commit flushes the file, fsyncs it and its shard directory (which holds
+// its name), and closes it.
 func (w *Writer) Commit() error {
 	if w.done {
 		return errors.New("blob: already committed")
@@ -119,7 +119,12 @@ func (w *Writer) Commit() error {
 	w.done = true
 	err := w.bw.Flush()
 	if err == nil {
+		dir := make(chan error, 1)
+		go func() { dir <- syncDir(filepath.Dir(w.f.Name())) }()
 		err = w.f.Sync()
+		if derr := <-dir; err == nil {
+			err = derr
+		}
 	}
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
@@ -138,25 +143,6 @@ func (w *Writer) Abort() {
 		w.f.Close()
 	}
 	os.Remove(w.f.Name())
-}
-
-// SyncDirs fsyncs the shard directories holding ids, each once.
-func (f *FS) SyncDirs(ids []string) error {
-	seen := map[string]bool{}
-	for _, id := range ids {
-		if !ValidID(id) {
-			return ErrInvalidID
-		}
-		s := Shard(id)
-		if seen[s] {
-			continue
-		}
-		seen[s] = true
-		if err := syncDir(filepath.Join(f.root, s)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Open opens a stored body for reading.

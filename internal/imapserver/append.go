@@ -191,7 +191,8 @@ func (q *appendQuota) check(n int, size int64) error {
 		return no("TOOBIG", "message is larger than the limit of %d octets", s.srv.opts.MaxMessageSize)
 	}
 	if q.acct == nil {
-		acct, err := s.srv.st.AccountByID(s.ctx, s.acct.ID)
+		// A check before the write (store.Unsynced).
+		acct, err := s.srv.st.AccountByID(store.Unsynced(s.ctx), s.acct.ID)
 		if err != nil {
 			return err
 		}

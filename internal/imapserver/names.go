@@ -67,7 +67,13 @@ func (s *session) writeMailboxName(name string) {
 // NO [TRYCREATE] when it does not exist (RFC 9051 §6.3.2, for COPY, MOVE and
 // APPEND destinations) or NO [NONEXISTENT] (tryCreate false).
 func (s *session) lookupMailbox(name string, tryCreate bool) (*store.Mailbox, error) {
-	mb, err := s.srv.st.Mailbox(s.ctx, s.acct.ID, name)
+	ctx := s.ctx
+	if tryCreate {
+		// The target of APPEND, COPY or MOVE: the write that follows is
+		// ordered after what this read sees (store.Unsynced).
+		ctx = store.Unsynced(ctx)
+	}
+	mb, err := s.srv.st.Mailbox(ctx, s.acct.ID, name)
 	if errors.Is(err, store.ErrNotFound) {
 		if tryCreate {
 			return nil, no("TRYCREATE", "no such mailbox")

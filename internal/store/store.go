@@ -45,6 +45,25 @@ var (
 	ErrModifiedSince = errors.New("modified since")
 )
 
+// Reads are answered from durable state: a backend that commits before its
+// fsync completes makes a read wait for the fsync of any commit the read
+// may have seen, so that no client learns of a change a crash could undo.
+// Unsynced marks a read whose answer only decides whether to go on with a
+// write (the target mailbox and quota checks before an APPEND, say): the
+// write is ordered after whatever the read saw, so the backend may answer
+// it without waiting.
+func Unsynced(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unsyncedKey{}, true)
+}
+
+// IsUnsynced reports whether ctx came from Unsynced.
+func IsUnsynced(ctx context.Context) bool {
+	v, _ := ctx.Value(unsyncedKey{}).(bool)
+	return v
+}
+
+type unsyncedKey struct{}
+
 // Quota values for Account.QuotaBytes and Account.QuotaMessages.
 const (
 	QuotaDefault   int64 = -1 // use the store's configured default

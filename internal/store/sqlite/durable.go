@@ -10,7 +10,7 @@ import (
 	"mailroom/internal/store"
 )
 
-// Durability without a stall (step 4 of the ordering in the package
+// Durability without a stall (step 3 of the ordering in the package
 // comment). The writer's connection commits with synchronous=NORMAL: a
 // commit writes its WAL frames and returns without an fsync. The syncer
 // goroutine then makes the WAL durable with one fdatasync of the -wal file

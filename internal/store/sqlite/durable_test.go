@@ -72,6 +72,10 @@ func TestCommitsAnsweredAndReadAfterSync(t *testing.T) {
 		t.Fatalf("read answered %d messages before the sync", n)
 	case <-time.After(100 * time.Millisecond):
 	}
+	// A check before a write need not wait (store.Unsynced).
+	if _, err := s.AccountByID(store.Unsynced(ctx), a.ID); err != nil {
+		t.Fatal(err)
+	}
 	release(nil)
 	if err := <-appended; err != nil {
 		t.Fatal(err)

@@ -3,28 +3,27 @@
 // message bodies.
 //
 // Writes go through one writer goroutine that commits whatever has gathered
-// in one transaction (group commit): concurrent deliveries share the fsyncs
-// of the body directories and of the WAL. Each operation runs in its own
-// savepoint, so one failing operation does not fail the others of its
-// group. Reads use a pool of reader connections (WAL lets them run beside
-// the writer).
+// in one transaction (group commit): concurrent writes share the fsync of
+// the WAL. Each operation runs in its own savepoint, so one failing
+// operation does not fail the others of its group. Reads use a pool of
+// reader connections (WAL lets them run beside the writer).
 //
 // Ordering that keeps the store consistent across crashes:
-//  1. body file written and fsynced (blob.Writer.Commit, by the caller);
-//  2. body directories fsynced (by the caller of the write, before it is
-//     queued, so that concurrent deliveries fsync side by side);
-//  3. the index transaction checks every new body still exists, then
+//  1. body file written, it and its directory fsynced (blob.Writer.Commit,
+//     by the caller: concurrent deliveries fsync side by side, outside the
+//     writer);
+//  2. the index transaction checks every new body still exists, then
 //     commits (its WAL frames written, not yet synced);
-//  4. the syncer fdatasyncs the WAL, and only then the committed changes
+//  3. the syncer fdatasyncs the WAL, and only then the committed changes
 //     go to the live state (store.Live) in commit order, callers are
 //     answered and watchers woken; the writer runs the next group
 //     meanwhile (durable.go);
-//  5. bodies whose last reference went away are deleted once no session's
+//  4. bodies whose last reference went away are deleted once no session's
 //     view can still read them (store.Live decides; reclaim re-checks under
 //     the write lock that nothing references them again).
 //
-// Orphan bodies (step 1 done, step 3 not) are removed by Sweep under the
-// write lock; because step 3 re-checks body files under that same lock, a
+// Orphan bodies (step 1 done, step 2 not) are removed by Sweep under the
+// write lock; because step 2 re-checks body files under that same lock, a
 // sweep can never delete a body that a commit references. Other processes
 // (the `deliver` command, admin commands) share the database through
 // SQLite's own locking.
@@ -253,15 +252,7 @@ func (s *Store) writeAlone(ctx context.Context, fn func(tx *wtx) (func(), error)
 }
 
 func (s *Store) queue(op *writeOp) error {
-	ctx, bodies := op.ctx, op.bodies
-	// Step 2 of the ordering, in the caller: the writer is the one thing
-	// every write waits for, so fsyncs that concurrent callers can do side
-	// by side stay out of it.
-	if len(bodies) > 0 {
-		if err := s.blobs.SyncDirs(bodies); err != nil {
-			return err
-		}
-	}
+	ctx := op.ctx
 	s.mu.RLock()
 	if s.isDone {
 		s.mu.RUnlock()
@@ -411,7 +402,7 @@ func (s *Store) runOp(tx *wtx, op *writeOp, savepoint bool) (err error) {
 		}
 		tx.Exec("RELEASE op")
 	}()
-	// Step 3 of the ordering: a sweep holding the write lock may have
+	// Step 2 of the ordering: a sweep holding the write lock may have
 	// removed an unreferenced body; then this operation must not commit.
 	for _, id := range op.bodies {
 		if _, err := s.blobs.Stat(id); err != nil || s.isDoomed(id) {
