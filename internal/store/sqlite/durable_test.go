@@ -38,6 +38,17 @@ func blockSync(t *testing.T) (release func(err error), unblock func()) {
 	}, unblock
 }
 
+// appendAsync appends ref to mb in the background; the channel gets the
+// outcome.
+func appendAsync(s *Store, a *store.Account, mb *store.Mailbox, ref store.BlobRef) <-chan error {
+	appended := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: mb.ID, Body: ref}}, true)
+		appended <- err
+	}()
+	return appended
+}
+
 // An append is answered only once the WAL is synced, and a read that runs
 // meanwhile does not show the commit before that either: no client learns
 // of a UID that a crash could take back.
@@ -48,11 +59,7 @@ func TestCommitsAnsweredAndReadAfterSync(t *testing.T) {
 	release, unblock := blockSync(t)
 	defer unblock()
 	ref := storetest.Put(t, s, "durable")
-	appended := make(chan error, 1)
-	go func() {
-		_, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: mb.ID, Body: ref}}, true)
-		appended <- err
-	}()
+	appended := appendAsync(s, a, mb, ref)
 	// Wait until the commit is in (readers could see it), not synced.
 	for s.dur.done.Load() == s.dur.synced.Load() {
 		time.Sleep(time.Millisecond)
@@ -94,11 +101,7 @@ func TestFailedSyncStopsWrites(t *testing.T) {
 	release, unblock := blockSync(t)
 	defer unblock()
 	ref := storetest.Put(t, s, "lost?")
-	appended := make(chan error, 1)
-	go func() {
-		_, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: mb.ID, Body: ref}}, true)
-		appended <- err
-	}()
+	appended := appendAsync(s, a, mb, ref)
 	io := errors.New("input/output error")
 	release(io)
 	if err := <-appended; !errors.Is(err, io) {
