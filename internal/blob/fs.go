@@ -80,13 +80,21 @@ type Writer struct {
 	done bool
 }
 
-// Create starts a new body with a fresh random id.
-func (f *FS) Create() (*Writer, error) {
+// NewID returns a fresh random body id.
+func NewID() (string, error) {
 	var b [idLen / 2]byte
 	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// Create starts a new body with a fresh random id.
+func (f *FS) Create() (*Writer, error) {
+	id, err := NewID()
+	if err != nil {
 		return nil, err
 	}
-	id := hex.EncodeToString(b[:])
 	path, _ := f.Path(id)
 	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {

@@ -3,6 +3,7 @@ package imapserver
 import (
 	"bufio"
 	"bytes"
+	"database/sql"
 	"fmt"
 	"io"
 	"os"
@@ -479,14 +480,32 @@ func TestFetchMissingBody(t *testing.T) {
 	// The store lives in a sibling of every t.TempDir of this test.
 	root := filepath.Dir(t.TempDir())
 	removed := false
+	index := ""
 	filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && d.Name() == msgs[0].BlobID {
 			removed = os.Remove(path) == nil
 		}
+		if err == nil && d.Name() == "index.db" {
+			index = path
+		}
 		return nil
 	})
+	if !removed && index != "" {
+		// A small body is kept in the index.
+		db, err := sql.Open("sqlite", "file:"+index+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := db.Exec("DELETE FROM inline_bodies WHERE id = ?", msgs[0].BlobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := res.RowsAffected()
+		removed = n == 1
+		db.Close()
+	}
 	if !removed {
-		t.Fatal("body file not found")
+		t.Fatal("body not found")
 	}
 	c := e.login()
 	c.ok("SELECT INBOX")

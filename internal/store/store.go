@@ -177,10 +177,14 @@ type AppendMessage struct {
 	Structure    []byte
 }
 
-// BlobRef names a finished, fsynced body file that is not yet referenced.
+// BlobRef names a finished body that is not yet referenced: durable in the
+// store's blob storage, or, when Data is set, carried whole in the ref, to
+// be stored with the index rows that reference it (small bodies, which
+// then cost no fsync of their own).
 type BlobRef struct {
 	ID   string
 	Size int64
+	Data []byte
 }
 
 // AppendResult tells where a message landed.
@@ -384,7 +388,9 @@ type Store interface {
 	Close() error
 }
 
-// BodyWriter writes one new message body. Commit fsyncs it; Abort removes it.
+// BodyWriter writes one new message body. Commit makes it durable (or
+// hands it back whole in the BlobRef, for Append to store with the index);
+// Abort removes it.
 type BodyWriter interface {
 	io.Writer
 	Commit() (BlobRef, error)

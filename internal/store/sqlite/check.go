@@ -34,7 +34,52 @@ func (s *Store) Sweep(ctx context.Context, minAge time.Duration) (int, error) {
 			return removed, err
 		}
 	}
-	return removed, nil
+	err := s.writeAlone(ctx, func(tx *wtx) (func(), error) {
+		n, err := s.sweepInline(tx)
+		removed += n
+		return nil, err
+	})
+	return removed, err
+}
+
+// sweepInline deletes the inline bodies that no message refers to and no
+// view holds: those whose reclaim a crash or a stop cut short. Unlike a
+// file, an inline body is never young: it is stored by the commit that
+// references it.
+func (s *Store) sweepInline(tx *wtx) (int, error) {
+	ids, err := orphanInline(tx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		if s.live.Held(id) {
+			continue
+		}
+		if _, err := tx.Exec("DELETE FROM inline_bodies WHERE id = ?", id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// orphanInline lists the inline bodies no message refers to.
+func orphanInline(q querier) ([]string, error) {
+	rows, err := q.QueryContext(context.Background(), "SELECT id FROM inline_bodies WHERE id NOT IN (SELECT id FROM blobs)")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 func (s *Store) sweepShard(tx *wtx, shard string, minAge time.Duration) (int, error) {
@@ -117,7 +162,25 @@ func (s *Store) Check(ctx context.Context, repair bool) (*store.CheckReport, err
 	r.Messages = count("SELECT count(*) FROM messages")
 	r.Blobs = count("SELECT count(*) FROM blobs")
 
-	// Bodies: every row has its file with the right size.
+	// Bodies: every row has its file (or inline row) with the right size.
+	inline := map[string]int64{}
+	irows, err := tx.QueryContext(ctx, "SELECT id, length(data) FROM inline_bodies")
+	if err != nil {
+		return nil, err
+	}
+	for irows.Next() {
+		var id string
+		var size int64
+		if err := irows.Scan(&id, &size); err != nil {
+			irows.Close()
+			return nil, err
+		}
+		inline[id] = size
+	}
+	irows.Close()
+	if err := irows.Err(); err != nil {
+		return nil, err
+	}
 	blobs := map[string]int64{}
 	rows, err := tx.QueryContext(ctx, "SELECT id, size FROM blobs")
 	if err != nil {
@@ -132,6 +195,9 @@ func (s *Store) Check(ctx context.Context, repair bool) (*store.CheckReport, err
 		}
 		blobs[id] = size
 		f, ok := files[id]
+		if n, in := inline[id]; in && !ok {
+			f, ok = blob.Entry{ID: id, Size: n}, true
+		}
 		switch {
 		case !ok:
 			problem(false, "body %s is missing (its messages cannot be read)", id)
@@ -261,9 +327,19 @@ func (s *Store) Check(ctx context.Context, repair bool) (*store.CheckReport, err
 		}
 		orphans++
 	}
+	for id := range inline {
+		if _, ok := blobs[id]; ok {
+			continue
+		}
+		if s.live.Held(id) {
+			r.InFlight++
+			continue
+		}
+		orphans++
+	}
 	if orphans > 0 {
 		r.Problems = append(r.Problems, store.Problem{
-			What:   fmt.Sprintf("%d orphan bodies (files no message refers to)", orphans),
+			What:   fmt.Sprintf("%d orphan bodies (bodies no message refers to)", orphans),
 			Repair: "removed",
 		})
 	}

@@ -116,7 +116,7 @@ func TestFailedSyncStopsWrites(t *testing.T) {
 // its file is being removed (a delivery to several recipients shares one
 // body): the append fails as if the file were gone.
 func TestDoomedBodyFailsAppend(t *testing.T) {
-	s := open(t, store.Limits{}).(*Store)
+	s := openFiles(t, store.Limits{}).(*Store)
 	defer s.Close()
 	a, mb := newAccount(t, s)
 	ref := storetest.Put(t, s, "shared")

@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -14,23 +16,83 @@ import (
 	"mailroom/internal/store"
 )
 
-type bodyWriter struct{ w *blob.Writer }
+// DefaultInlineMax is the largest body kept in the index (inline_bodies)
+// rather than in a file of its own. Most mail is smaller: its APPEND or delivery
+// then needs the one fsync of the index's WAL, where a file costs two more
+// (the file and its directory) that compete for the same disk. Larger
+// bodies go to files, which keep the WAL and its checkpoints small.
+const DefaultInlineMax = 32 << 10
 
-func (b bodyWriter) Write(p []byte) (int, error) { return b.w.Write(p) }
-func (b bodyWriter) Abort()                      { b.w.Abort() }
-func (b bodyWriter) Commit() (store.BlobRef, error) {
-	if err := b.w.Commit(); err != nil {
+// bodyWriter buffers a body in memory until it outgrows Options.InlineMax, then
+// moves it to a file.
+type bodyWriter struct {
+	s    *Store
+	buf  []byte
+	w    *blob.Writer // once the body is too big to inline
+	done bool
+}
+
+func (b *bodyWriter) Write(p []byte) (int, error) {
+	if b.done {
+		return 0, errors.New("store: write after commit")
+	}
+	if b.w == nil && len(b.buf)+len(p) <= b.s.opts.InlineMax {
+		b.buf = append(b.buf, p...)
+		return len(p), nil
+	}
+	if b.w == nil {
+		w, err := b.s.blobs.Create()
+		if err != nil {
+			return 0, err
+		}
+		b.w = w
+		if _, err := w.Write(b.buf); err != nil {
+			return 0, err
+		}
+		b.buf = nil
+	}
+	return b.w.Write(p)
+}
+
+func (b *bodyWriter) Abort() {
+	b.done = true
+	b.buf = nil
+	if b.w != nil {
+		b.w.Abort()
+	}
+}
+
+func (b *bodyWriter) Commit() (store.BlobRef, error) {
+	if b.done {
+		return store.BlobRef{}, errors.New("store: body already committed")
+	}
+	if b.w == nil && b.s.opts.InlineMax < 0 {
+		// Every body in a file, also an empty one.
+		if _, err := b.Write(nil); err != nil {
+			return store.BlobRef{}, err
+		}
+	}
+	b.done = true
+	if b.w != nil {
+		if err := b.w.Commit(); err != nil {
+			return store.BlobRef{}, err
+		}
+		return store.BlobRef{ID: b.w.ID(), Size: b.w.Size()}, nil
+	}
+	id, err := blob.NewID()
+	if err != nil {
 		return store.BlobRef{}, err
 	}
-	return store.BlobRef{ID: b.w.ID(), Size: b.w.Size()}, nil
+	data := b.buf
+	if data == nil {
+		data = []byte{} // an empty body is inline too, not a missing one
+	}
+	b.buf = nil
+	return store.BlobRef{ID: id, Size: int64(len(data)), Data: data}, nil
 }
 
 func (s *Store) NewBody(ctx context.Context) (store.BodyWriter, error) {
-	w, err := s.blobs.Create()
-	if err != nil {
-		return nil, err
-	}
-	return bodyWriter{w}, nil
+	return &bodyWriter{s: s}, nil
 }
 
 type body struct {
@@ -40,20 +102,54 @@ type body struct {
 
 func (b body) Size() int64 { return b.size }
 
+// inlineBody is a body read from inline_bodies.
+type inlineBody struct{ *bytes.Reader }
+
+func (inlineBody) Close() error { return nil }
+
 func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error) {
 	f, err := s.blobs.Open(blobID)
-	if err != nil {
-		if os.IsNotExist(err) {
+	if err == nil {
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		return body{f, fi.Size()}, nil
+	}
+	if !os.IsNotExist(err) {
+		if errors.Is(err, blob.ErrInvalidID) {
 			return nil, fmt.Errorf("%w: %s", store.ErrBodyMissing, blobID)
 		}
 		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
+	// A body a session may read was committed durably before the session
+	// learnt of it, so this read needs no readBarrier.
+	var data []byte
+	if err := s.rdb.QueryRowContext(ctx, "SELECT data FROM inline_bodies WHERE id = ?", blobID).Scan(&data); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("%w: %s", store.ErrBodyMissing, blobID)
+		}
 		return nil, err
 	}
-	return body{f, fi.Size()}, nil
+	return inlineBody{bytes.NewReader(data)}, nil
+}
+
+// inlineRefs checks the refs Append was given and returns the ids of those
+// whose files the commit must find (runOp).
+func inlineRefs(refs []store.BlobRef) ([]string, error) {
+	var files []string
+	for _, r := range refs {
+		if !blob.ValidID(r.ID) {
+			return nil, fmt.Errorf("%w: %q", store.ErrBodyMissing, r.ID)
+		}
+		if r.Data == nil {
+			files = append(files, r.ID)
+		} else if int64(len(r.Data)) != r.Size {
+			return nil, fmt.Errorf("store: body %s: %d bytes, ref says %d", r.ID, len(r.Data), r.Size)
+		}
+	}
+	return files, nil
 }
 
 func joinFlags(f []string) string { return strings.Join(store.NormalizeFlags(f), " ") }
@@ -128,15 +224,16 @@ func (s *Store) Append(ctx context.Context, accountID int64, msgs []store.Append
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	bodies := make([]string, len(msgs))
+	refs := make([]store.BlobRef, len(msgs))
 	for i, m := range msgs {
-		if !blob.ValidID(m.Body.ID) {
-			return nil, fmt.Errorf("%w: %q", store.ErrBodyMissing, m.Body.ID)
-		}
-		bodies[i] = m.Body.ID
+		refs[i] = m.Body
+	}
+	bodies, err := inlineRefs(refs)
+	if err != nil {
+		return nil, err
 	}
 	var results []store.AppendResult
-	err := s.write(ctx, bodies, func(tx *wtx) (func(), error) {
+	err = s.write(ctx, bodies, func(tx *wtx) (func(), error) {
 		var err error
 		if results, err = s.appendTx(tx, accountID, msgs, enforceQuota); err != nil {
 			return nil, err
@@ -635,6 +732,14 @@ func (s *Store) appendTx(tx *wtx, accountID int64, msgs []store.AppendMessage, e
 				date = now
 			}
 			_, off := date.Zone()
+			if m.Body.Data != nil {
+				// The first reference stores it; later ones (more
+				// recipients of one delivery) find it there.
+				if _, err := tx.Exec(`INSERT INTO inline_bodies (id, data) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`,
+					m.Body.ID, m.Body.Data); err != nil {
+					return nil, err
+				}
+			}
 			if _, err := tx.Exec(`INSERT INTO blobs (id, refs, size) VALUES (?, 1, ?)
 				ON CONFLICT (id) DO UPDATE SET refs = refs + 1`, m.Body.ID, m.Body.Size); err != nil {
 				return nil, err

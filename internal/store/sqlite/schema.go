@@ -177,6 +177,15 @@ var migrations = []string{
 	// Expunges since a MODSEQ (QRESYNC, and bringing a mailbox's list
 	// forward at a cold open) without reading every tombstone.
 	`CREATE INDEX tombstones_modseq ON tombstones (mailbox_id, modseq);`,
+	// Small bodies live in the index itself (see inlineMax): an APPEND
+	// or delivery of one is then made durable by the WAL fsync alone,
+	// instead of that and an fsync of a body file and of its directory.
+	// A row goes when its body is no longer referenced by any message
+	// (blobs) nor held by any session's view, like a body file.
+	`CREATE TABLE inline_bodies (
+		id   TEXT PRIMARY KEY,
+		data BLOB NOT NULL
+	);`,
 }
 
 // deletedTerm selects messages flagged \Deleted (flags are space-separated).

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"mailroom/internal/blob"
 	"mailroom/internal/store"
 )
 
@@ -134,15 +133,16 @@ func (s *Store) ActivateSieveScript(ctx context.Context, accountID int64, name s
 // UID range and MODSEQ per mailbox, change feed) and adds the outgoing
 // messages and vacation records to the same transaction.
 func (s *Store) DeliverFiltered(ctx context.Context, accountID int64, d store.FilteredDelivery) (*store.FilteredResult, error) {
-	bodies := make([]string, len(d.Messages))
+	refs := make([]store.BlobRef, len(d.Messages))
 	for i, m := range d.Messages {
-		if !blob.ValidID(m.Body.ID) {
-			return nil, fmt.Errorf("%w: %q", store.ErrBodyMissing, m.Body.ID)
-		}
-		bodies[i] = m.Body.ID
+		refs[i] = m.Body
+	}
+	bodies, err := inlineRefs(refs)
+	if err != nil {
+		return nil, err
 	}
 	var res *store.FilteredResult
-	err := s.write(ctx, bodies, func(tx *wtx) (func(), error) {
+	err = s.write(ctx, bodies, func(tx *wtx) (func(), error) {
 		res = &store.FilteredResult{VacationSent: make([]bool, len(d.Vacation))}
 		if err := accountExists(tx, accountID); err != nil {
 			return nil, err

@@ -56,6 +56,10 @@ type Options struct {
 	// PollInterval is how often the store looks for commits made by other
 	// processes while someone watches an account. Default 500ms.
 	PollInterval time.Duration
+	// InlineMax is the largest body kept in the index instead of a file
+	// of its own (see DefaultInlineMax); negative keeps every body in a
+	// file.
+	InlineMax int
 }
 
 // Store is the SQLite store.
@@ -99,6 +103,9 @@ var _ store.Store = (*Store)(nil)
 func Open(dir string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.InlineMax == 0 {
+		opts.InlineMax = DefaultInlineMax
 	}
 	if opts.PollInterval == 0 {
 		opts.PollInterval = 500 * time.Millisecond
@@ -586,15 +593,16 @@ func (l loader) MailboxSince(ctx context.Context, accountID, mailboxID int64, si
 	return mb, msgs, vanished, nil
 }
 
-// reclaimBodies removes body files that no view holds any more, unless a
-// commit referenced them again meanwhile (a delivery to several recipients
-// shares one body, and may add the later recipients after an earlier one
-// expunged theirs).
+// reclaimBodies removes bodies (files and inline rows) that no view holds
+// any more, unless a commit referenced them again meanwhile (a delivery to
+// several recipients shares one body, and may add the later recipients
+// after an earlier one expunged theirs).
 //
 // The check runs as a write operation, so that no commit can reference a
 // body between the check and the removal: a body found unreferenced is
 // doomed from then on, and a later commit that wants it fails as if the
-// file were gone (runOp). The files are removed outside the writer, once
+// file were gone (runOp); an inline row is deleted by the check's commit
+// (a later reference carries the body again). The files are removed outside the writer, once
 // the check's commit and every one before it are durable: a crash can then
 // no longer bring back a reference to them.
 func (s *Store) reclaimBodies(ids []string) {
@@ -606,7 +614,16 @@ func (s *Store) reclaimBodies(ids []string) {
 				if err := tx.QueryRow("SELECT count(*) FROM blobs WHERE id = ?", id).Scan(&n); err != nil {
 					return nil, err
 				}
-				if n == 0 {
+				if n > 0 {
+					continue
+				}
+				// An inline body goes with this commit; a file is
+				// doomed until it is removed.
+				res, err := tx.Exec("DELETE FROM inline_bodies WHERE id = ?", id)
+				if err != nil {
+					return nil, err
+				}
+				if k, _ := res.RowsAffected(); k == 0 {
 					doomed = append(doomed, id)
 				}
 			}

@@ -24,8 +24,22 @@ func open(t *testing.T, limits store.Limits) store.Store {
 	return s
 }
 
+// openFiles opens a store that keeps every body in a file.
+func openFiles(t *testing.T, limits store.Limits) store.Store {
+	t.Helper()
+	s, err := Open(t.TempDir(), Options{DefaultLimits: limits, PollInterval: 20 * time.Millisecond, InlineMax: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, open)
+}
+
+func TestConformanceBodyFiles(t *testing.T) {
+	storetest.Run(t, openFiles)
 }
 
 var ctx = context.Background()
@@ -59,7 +73,7 @@ func age(t *testing.T, s *Store, id string, d time.Duration) {
 }
 
 func TestCheckFindsAndRepairs(t *testing.T) {
-	s := open(t, store.Limits{}).(*Store)
+	s := openFiles(t, store.Limits{}).(*Store)
 	defer s.Close()
 	a, mb := newAccount(t, s)
 	ref := storetest.Put(t, s, "kept")
@@ -111,7 +125,7 @@ func TestCheckFindsAndRepairs(t *testing.T) {
 // A sweep that removes a body before its append commits makes the append
 // fail; it never leaves a message without its body.
 func TestSweepBeforeCommitFailsAppend(t *testing.T) {
-	s := open(t, store.Limits{}).(*Store)
+	s := openFiles(t, store.Limits{}).(*Store)
 	defer s.Close()
 	a, mb := newAccount(t, s)
 	ref := storetest.Put(t, s, "racing")
@@ -190,7 +204,7 @@ func TestMigrationKeepsIdsUnique(t *testing.T) {
 	// The schema of version 4: a per-account change feed that still names
 	// the deleted mailbox, and no counters.
 	for _, q := range []string{"DROP TABLE change_log", "DROP TABLE counters",
-		"DROP INDEX messages_deleted", "DROP INDEX tombstones_modseq", "ALTER TABLE accounts ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0",
+		"DROP INDEX messages_deleted", "DROP INDEX tombstones_modseq", "DROP TABLE inline_bodies", "ALTER TABLE accounts ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0",
 		`CREATE TABLE changes (account_id INTEGER NOT NULL, seq INTEGER NOT NULL, kind INTEGER NOT NULL,
 			mailbox_id INTEGER NOT NULL, mailbox TEXT NOT NULL, modseq INTEGER NOT NULL, uids TEXT NOT NULL DEFAULT '',
 			PRIMARY KEY (account_id, seq))`,
