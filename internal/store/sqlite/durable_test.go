@@ -129,3 +129,72 @@ func TestDoomedBodyFailsAppend(t *testing.T) {
 		t.Fatalf("append once the body is kept after all: %v", err)
 	}
 }
+
+// walSalt reads the salts of the WAL's header, which SQLite changes each
+// time the WAL starts over from its beginning.
+func walSalt(t *testing.T, s *Store) string {
+	t.Helper()
+	f, err := os.Open(s.dur.wal.path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var hdr [24]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		return ""
+	}
+	return string(hdr[16:24])
+}
+
+// Under a load that never pauses, some commit always lands between a
+// checkpoint and the next write, so SQLite alone would never start the
+// WAL over and it would grow without end. The checkpointer's RESTART
+// makes it start over while the writes go on.
+func TestWALStartsOverUnderSteadyLoad(t *testing.T) {
+	defer func(n int) { walRestartFrames = n }(walRestartFrames)
+	walRestartFrames = 16
+	s := open(t, store.Limits{}).(*Store)
+	defer s.Close()
+	a, mb := newAccount(t, s)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ref := storetest.Put(t, s, "steady")
+				if _, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: mb.ID, Body: ref}}, false); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	salts := map[string]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(salts) < 3 && time.Now().Before(deadline) {
+		if salt := walSalt(t, s); salt != "" {
+			salts[salt] = true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(salts) < 3 {
+		t.Fatalf("the WAL started over %d times in 20 s of writes", len(salts)-1)
+	}
+	if r, err := s.Check(ctx, false); err != nil || len(r.Problems) != 0 {
+		t.Fatalf("check %+v, %v", r, err)
+	}
+}

@@ -128,7 +128,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	wdsn := strings.Replace(dsn, "synchronous(FULL)", "synchronous(NORMAL)", 1)
 	// Its savepoints journal in memory (temp_store), not in a temporary
 	// file.
-	wdb, err := sql.Open("sqlite", wdsn+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)")
+	// When the WAL starts over (see checkpointer), a file that a burst
+	// made bigger than walKeepSize is cut back to it.
+	wdb, err := sql.Open("sqlite", wdsn+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)"+
+		fmt.Sprintf("&_pragma=journal_size_limit(%d)", walKeepSize))
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -146,7 +149,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
-	cdb, err := sql.Open("sqlite", dsn)
+	// The checkpointer's RESTART waits for the writer and readers only
+	// briefly (checkpointer).
+	cdb, err := sql.Open("sqlite", strings.Replace(dsn, "busy_timeout(60000)", "busy_timeout(10)", 1))
 	if err != nil {
 		wdb.Close()
 		rdb.Close()
@@ -485,8 +490,26 @@ const checkpointInterval = 500 * time.Millisecond
 // changed are written to disk (and at Close).
 const persistInterval = 5 * time.Minute
 
+// walRestartFrames is the WAL length (in pages, 4 KiB each) from which the
+// checkpointer makes the WAL start over, and walKeepSize the size the file
+// is cut back to then.
+const walKeepSize = 64 << 20
+
+var walRestartFrames = 4096 // tests lower it
+
 // checkpointer runs WAL checkpoints (PASSIVE: never waiting for readers
 // or the writer) beside the writer, and a last one at Close.
+//
+// SQLite writes the WAL from its start again only when a write begins
+// after a checkpoint copied every frame in it, and under a steady load
+// some commit always lands between a PASSIVE checkpoint and the next
+// write: the WAL would grow without end, every commit extending the file
+// (an allocation, and an fdatasync that must also commit the file's new
+// size) and readers searching an ever bigger WAL index. So once the WAL
+// passes walRestartFrames, a RESTART follows the PASSIVE one: it takes the
+// write lock, copies the few frames committed since, and waits (briefly:
+// cdb's busy timeout) for readers to leave the WAL, after which the
+// writer's next commit overwrites it from the start.
 func (s *Store) checkpointer() {
 	defer s.wg.Done()
 	t := time.NewTicker(checkpointInterval)
@@ -509,8 +532,15 @@ func (s *Store) checkpointer() {
 		}
 		if n := s.commits.Load(); n != last {
 			last = n
-			if _, err := s.cdb.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+			var busy, frames, copied int
+			if err := s.cdb.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
 				s.log.Warn("store: checkpoint", "err", err)
+			} else if frames > walRestartFrames {
+				// Busy (the writer or a reader stayed) is no failure:
+				// the next tick tries again.
+				if err := s.cdb.QueryRow("PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied); err != nil {
+					s.log.Warn("store: checkpoint", "err", err)
+				}
 			}
 		}
 	}
