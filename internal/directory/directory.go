@@ -58,6 +58,17 @@ type Directory struct {
 	loginsMu  sync.Mutex
 	logins    map[[32]byte]loginEntry
 	loginSalt [32]byte
+	// verifying holds the verifications under way, by login key: the
+	// sessions a client opens at once with the same password wait for
+	// one verification instead of each paying for its own.
+	verifying map[[32]byte]*verification
+}
+
+// verification is one password verification under way.
+type verification struct {
+	hash string // the password hash it verifies against
+	done chan struct{}
+	ok   bool
 }
 
 // loginEntry is a remembered successful login: valid while the account
@@ -77,7 +88,7 @@ const (
 func New(st store.Store, opts Options) *Directory {
 	d := &Directory{st: st, delims: opts.RecipientDelimiter, params: DefaultHashParams, verify: VerifyPassword,
 		hashing: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
-		logins:  map[[32]byte]loginEntry{}}
+		logins:  map[[32]byte]loginEntry{}, verifying: map[[32]byte]*verification{}}
 	if opts.HashParams != nil {
 		d.params = *opts.HashParams
 	}
@@ -610,7 +621,7 @@ func (d *Directory) Authenticate(ctx context.Context, username, password string)
 		d.fillSCRAM(ctx, acct, password)
 		return acct, nil
 	}
-	if !d.verifyBounded(ctx, acct.PasswordHash, password) {
+	if !d.verifyShared(ctx, key, acct.PasswordHash, password) {
 		return nil, ErrAuthFailed
 	}
 	if NeedsRehash(acct.PasswordHash, d.params) {
@@ -705,6 +716,36 @@ func (d *Directory) loginKey(address, password string) [32]byte {
 	var k [32]byte
 	h.Sum(k[:0])
 	return k
+}
+
+// verifyShared verifies password against hash, sharing the outcome with
+// the logins of the same key and hash that verify at the same time.
+func (d *Directory) verifyShared(ctx context.Context, key [32]byte, hash, password string) bool {
+	d.loginsMu.Lock()
+	v, ok := d.verifying[key]
+	if ok && v.hash == hash {
+		d.loginsMu.Unlock()
+		select {
+		case <-v.done:
+			return v.ok
+		case <-ctx.Done():
+			return false
+		}
+	}
+	v = &verification{hash: hash, done: make(chan struct{})}
+	if !ok {
+		d.verifying[key] = v
+	}
+	d.loginsMu.Unlock()
+	// Not cancelled by this caller's context: others may wait for it.
+	v.ok = d.verifyBounded(context.WithoutCancel(ctx), hash, password)
+	close(v.done)
+	d.loginsMu.Lock()
+	if d.verifying[key] == v {
+		delete(d.verifying, key)
+	}
+	d.loginsMu.Unlock()
+	return v.ok
 }
 
 // verifyBounded runs one verification when a hashing slot is free.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"mailroom/internal/store"
 )
@@ -477,6 +478,57 @@ func TestAuthenticateRemembersLogins(t *testing.T) {
 	}
 	if _, err := d.Authenticate(ctx, "alice@example.org", "n3w"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Sessions that log in at once with the same password (a client opening
+// several connections) share one verification; a different password
+// verifies on its own, and fails.
+func TestConcurrentLoginsShareVerification(t *testing.T) {
+	ctx := context.Background()
+	d, _ := newTestDir(t, "+")
+	must(t, d.AddDomain(ctx, "example.org"))
+	_, err := d.AddAccount(ctx, "alice@example.org", "s3cret", 0, 0)
+	must(t, err)
+	var calls atomic.Int32
+	release := make(chan struct{})
+	d.verify = func(hash, pw string) bool {
+		calls.Add(1)
+		<-release
+		return VerifyPassword(hash, pw)
+	}
+	const n = 8
+	errs := make(chan error, n+1)
+	for range n {
+		go func() {
+			_, err := d.Authenticate(ctx, "alice@example.org", "s3cret")
+			errs <- err
+		}()
+	}
+	go func() {
+		_, err := d.Authenticate(ctx, "alice@example.org", "wrong")
+		if err == nil {
+			err = errors.New("wrong password accepted")
+		} else if err == ErrAuthFailed {
+			err = nil
+		}
+		errs <- err
+	}()
+	// Both verifications start (the right and the wrong password) while
+	// the other logins wait for the first.
+	deadline := time.Now().Add(5 * time.Second)
+	for calls.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	for range n + 1 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := calls.Load(); c != 2 {
+		t.Fatalf("%d verifications for %d logins with one password and one with another, want 2", c, n)
 	}
 }
 
