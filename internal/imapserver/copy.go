@@ -3,6 +3,8 @@ package imapserver
 import (
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	"mailroom/internal/imapwire"
 	"mailroom/internal/store"
@@ -70,9 +72,20 @@ func cmdCopy(s *session, cmd *command) error {
 	if err != nil {
 		return err
 	}
-	if res == nil || len(res.Pairs) == 0 {
-		// Every message was expunged by another session meanwhile; sync
-		// reports that.
+	if res == nil {
+		res = &store.CopyResult{}
+	}
+	if len(res.Pairs) < len(uids) {
+		// Another session expunged some of them meanwhile. They are still
+		// in this session's view, which may read them until it is told
+		// (RFC 9051 §7.5.1), so they are copied from the view: its pin
+		// keeps their bodies. (A MOVE of one is a copy: it is gone from
+		// here already.)
+		if err := s.copyFromView(res, uids, dst.ID); err != nil {
+			return err
+		}
+	}
+	if len(res.Pairs) == 0 {
 		return nil
 	}
 	from := make([]uint32, len(res.Pairs))
@@ -90,5 +103,59 @@ func cmdCopy(s *session, cmd *command) error {
 	// messages.
 	s.enc.Star().Atom("OK [").Raw(code).Raw("] moved").CRLF()
 	s.applyExpunges(from)
+	return nil
+}
+
+// copyFromView appends to dst the messages of uids that the store did not
+// copy (their rows are gone) but this session's view still shows, with the
+// view's flags and dates and the bodies its pin holds, and adds their
+// pairs to res in source UID order.
+func (s *session) copyFromView(res *store.CopyResult, uids []uint32, dst int64) error {
+	done := make(map[uint32]bool, len(res.Pairs))
+	for _, p := range res.Pairs {
+		done[p.From] = true
+	}
+	var msgs []store.AppendMessage
+	var from []uint32
+	for _, u := range uids {
+		i := s.sel.indexOf(u)
+		if done[u] || i < 0 {
+			continue
+		}
+		m := &s.sel.msgs[i]
+		st := s.structureFromBody(m.BlobID)
+		if st == nil {
+			// Unreadable after all: nothing to copy it from.
+			continue
+		}
+		var flags []string
+		for _, f := range m.Flags {
+			// RFC 9051 §2.3.2: \Recent is never copied as a flag.
+			if !strings.EqualFold(f, `\Recent`) {
+				flags = append(flags, f)
+			}
+		}
+		msgs = append(msgs, store.AppendMessage{MailboxID: dst, Body: store.BlobRef{ID: m.BlobID, Size: m.Size},
+			Flags: flags, InternalDate: m.InternalDate, Structure: st.Encode()})
+		from = append(from, u)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	// Copies count against the quota (RFC 9208 §4.2), moves too: these
+	// add messages.
+	results, err := s.srv.st.Append(s.ctx, s.acct.ID, msgs, true)
+	if errors.Is(err, store.ErrBodyMissing) {
+		s.log.Warn("imap copy: body of a message in the view is gone", "err", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for k, r := range results {
+		res.UIDValidity = r.UIDValidity
+		res.Pairs = append(res.Pairs, store.UIDPair{From: from[k], To: r.UID})
+	}
+	sort.Slice(res.Pairs, func(i, j int) bool { return res.Pairs[i].From < res.Pairs[j].From })
 	return nil
 }

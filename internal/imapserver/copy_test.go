@@ -90,3 +90,48 @@ func TestMove(t *testing.T) {
 	}
 	b.expect("NOOP", "OK", "* 4 EXISTS", "* 3 RECENT")
 }
+
+// A message another session expunged is still in this session's view
+// until it is told (RFC 9051 §7.5.1), and COPY and MOVE of it copy it
+// from the view: same bytes, flags and date, with COPYUID for all.
+func TestCopyOfMessageExpungedElsewhere(t *testing.T) {
+	for _, cmd := range []string{"COPY", "MOVE"} {
+		t.Run(cmd, func(t *testing.T) {
+			e := newTestEnv(t)
+			raws := []string{
+				"Subject: one\r\n\r\nfirst\r\n",
+				"Subject: two\r\n\r\nsecond, expunged elsewhere\r\n",
+				"Subject: three\r\n\r\nthird\r\n",
+			}
+			e.deliver("INBOX", raws[0])
+			e.deliver("INBOX", raws[1], `\Flagged`)
+			e.deliver("INBOX", raws[2])
+			av := uidValidityOf(e, "Archive")
+			a := e.login()
+			b := e.login()
+			a.ok("SELECT INBOX")
+			b.ok("SELECT INBOX")
+			b.ok(`STORE 2 +FLAGS.SILENT (\Deleted)`)
+			b.expect("EXPUNGE", "OK", "* 2 EXPUNGE")
+			// a has not been told yet: it copies all three, and learns
+			// of the expunge after.
+			want := "[COPYUID " + av + " 1,2,3 1,3,2]"
+			if cmd == "COPY" {
+				a.expect("COPY 1:3 Archive", "OK "+want, "* 2 EXPUNGE")
+			} else {
+				a.expect("MOVE 1:3 Archive", "OK", "* OK "+want+" moved", "* 3 EXPUNGE", "* 2 EXPUNGE", "* 1 EXPUNGE")
+			}
+			c := e.login()
+			c.ok("SELECT Archive")
+			for uid, raw := range map[int]string{1: raws[0], 2: raws[2], 3: raws[1]} {
+				flags := ""
+				if uid == 3 {
+					flags = `\Flagged`
+				}
+				c.expect("UID FETCH "+itoa(uint64(uid))+" (FLAGS INTERNALDATE BODY.PEEK[])", "OK",
+					"* "+itoa(uint64(uid))+" FETCH (UID "+itoa(uint64(uid))+" FLAGS ("+flags+") INTERNALDATE \"20-Nov-2026 10:30:00 +0100\" BODY[] "+lit(raw)+")")
+			}
+			e.checkStoreClean()
+		})
+	}
+}

@@ -135,6 +135,15 @@ func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error)
 	return inlineBody{bytes.NewReader(data)}, nil
 }
 
+// inlineStored reports whether id is an inline body already stored: a ref
+// without Data names one when it re-references a body that a session's
+// view still holds (COPY of a message expunged elsewhere). Inside the
+// writer's transaction, no reclaim can remove it before the commit.
+func inlineStored(tx *wtx, id string) bool {
+	var n int
+	return tx.QueryRow("SELECT count(*) FROM inline_bodies WHERE id = ?", id).Scan(&n) == nil && n > 0
+}
+
 // inlineRefs checks the refs Append was given and returns the ids of those
 // whose files the commit must find (runOp).
 func inlineRefs(refs []store.BlobRef) ([]string, error) {

@@ -417,7 +417,7 @@ func (s *Store) runOp(tx *wtx, op *writeOp, savepoint bool) (err error) {
 	// Step 2 of the ordering: a sweep holding the write lock may have
 	// removed an unreferenced body; then this operation must not commit.
 	for _, id := range op.bodies {
-		if _, err := s.blobs.Stat(id); err != nil || s.isDoomed(id) {
+		if _, err := s.blobs.Stat(id); (err != nil && !inlineStored(tx, id)) || s.isDoomed(id) {
 			return fmt.Errorf("%w: %s", store.ErrBodyMissing, id)
 		}
 	}
