@@ -47,9 +47,12 @@ type Live struct {
 	onGone []func(accountID int64)
 	gone   map[int64]bool // accounts deleted (ids never recur: a small set)
 
-	pinMu       sync.Mutex
-	pins        map[*Pin]struct{}
-	pending     []pendingBody
+	pinMu   sync.Mutex
+	pins    map[*Pin]struct{}
+	pending []pendingBody
+	// releasing: bodies taken off pending and being handed to remove;
+	// still held until remove has them (Held).
+	releasing   [][]string
 	lastReclaim time.Time
 	// reclaimQueued: a reclaim is already scheduled.
 	reclaimQueued bool
@@ -835,9 +838,20 @@ func (l *Live) reclaim(force bool) {
 	}
 	clear(l.pending[len(keep):])
 	l.pending = keep
+	if len(ids) > 0 && l.remove != nil {
+		l.releasing = append(l.releasing, ids)
+	}
 	l.pinMu.Unlock()
 	if len(ids) > 0 && l.remove != nil {
 		l.remove(ids)
+		l.pinMu.Lock()
+		for i, r := range l.releasing {
+			if len(r) > 0 && &r[0] == &ids[0] {
+				l.releasing = slices.Delete(l.releasing, i, i+1)
+				break
+			}
+		}
+		l.pinMu.Unlock()
 	}
 }
 
@@ -846,13 +860,19 @@ func (l *Live) reclaim(force bool) {
 // session to move).
 func (l *Live) Reclaim() { l.reclaim(true) }
 
-// Held reports whether a body is waiting for views to let it go: such a
-// body is not an orphan.
+// Held reports whether a body is waiting for views to let it go, or is
+// being handed to the remove function (which must take note of the ids
+// before it returns): such a body is not an orphan.
 func (l *Live) Held(id string) bool {
 	l.pinMu.Lock()
 	defer l.pinMu.Unlock()
 	for _, pb := range l.pending {
 		if slices.Contains(pb.ids, id) {
+			return true
+		}
+	}
+	for _, r := range l.releasing {
+		if slices.Contains(r, id) {
 			return true
 		}
 	}

@@ -331,7 +331,7 @@ func (s *Store) Check(ctx context.Context, repair bool) (*store.CheckReport, err
 		if _, ok := blobs[id]; ok {
 			continue
 		}
-		if s.live.Held(id) {
+		if s.live.Held(id) || s.beingReclaimed(id) {
 			r.InFlight++
 			continue
 		}

@@ -88,6 +88,10 @@ type Store struct {
 	// doomed: bodies reclaimBodies found unreferenced and is removing.
 	doomedMu sync.Mutex
 	doomed   map[string]bool
+	// reclaiming holds the bodies handed to reclaimBodies in the last
+	// OrphanAge, with when: until its commit, an inline body that no
+	// message and no view holds is on its way out, not an orphan.
+	reclaiming map[string]time.Time
 	// lastGSeq is the newest change row the poller has looked at.
 	lastGSeq int64
 	quit     chan struct{}
@@ -636,6 +640,7 @@ func (l loader) MailboxSince(ctx context.Context, accountID, mailboxID int64, si
 // the check's commit and every one before it are durable: a crash can then
 // no longer bring back a reference to them.
 func (s *Store) reclaimBodies(ids []string) {
+	s.noteReclaim(ids)
 	go func() {
 		var doomed []string
 		err := s.write(context.Background(), nil, func(tx *wtx) (func(), error) {
@@ -691,6 +696,32 @@ func (s *Store) doom(ids []string, on bool) {
 			delete(s.doomed, id)
 		}
 	}
+}
+
+// noteReclaim records that ids are being reclaimed (see reclaiming).
+func (s *Store) noteReclaim(ids []string) {
+	now := time.Now()
+	s.doomedMu.Lock()
+	defer s.doomedMu.Unlock()
+	if s.reclaiming == nil {
+		s.reclaiming = map[string]time.Time{}
+	}
+	for id, t := range s.reclaiming {
+		if now.Sub(t) > OrphanAge {
+			delete(s.reclaiming, id)
+		}
+	}
+	for _, id := range ids {
+		s.reclaiming[id] = now
+	}
+}
+
+// beingReclaimed reports whether id was handed to reclaimBodies lately.
+func (s *Store) beingReclaimed(id string) bool {
+	s.doomedMu.Lock()
+	defer s.doomedMu.Unlock()
+	t, ok := s.reclaiming[id]
+	return ok && time.Since(t) <= OrphanAge
 }
 
 func (s *Store) isDoomed(id string) bool {
