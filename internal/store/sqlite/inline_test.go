@@ -3,13 +3,13 @@ package sqlite
 import (
 	"bytes"
 	"errors"
-	"io"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"mailroom/internal/store"
+	"mailroom/internal/store/storetest"
 )
 
 func writeBody(t *testing.T, s *Store, content []byte) store.BlobRef {
@@ -31,23 +31,6 @@ func writeBody(t *testing.T, s *Store, content []byte) store.BlobRef {
 		t.Fatal(err)
 	}
 	return ref
-}
-
-func readBody(t *testing.T, s *Store, id string) []byte {
-	t.Helper()
-	b, err := s.OpenBody(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	data, err := io.ReadAll(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if int64(len(data)) != b.Size() {
-		t.Fatalf("body %s: read %d bytes, Size says %d", id, len(data), b.Size())
-	}
-	return data
 }
 
 func fileExists(t *testing.T, s *Store, id string) bool {
@@ -105,7 +88,7 @@ func TestInlineAndFileBodies(t *testing.T) {
 			if n := inlineRows(t, s, ref.ID); n != map[bool]int{true: 1, false: 0}[tc.inline] {
 				t.Fatalf("%d inline rows", n)
 			}
-			if got := readBody(t, s, ref.ID); !bytes.Equal(got, content) {
+			if got := []byte(storetest.ReadBody(t, s, ref.ID)); !bytes.Equal(got, content) {
 				t.Fatalf("read back %d bytes that differ from the %d written", len(got), len(content))
 			}
 			if tc.size > 10 {
@@ -155,7 +138,7 @@ func TestInlineBodyReclaimedAndStoredAgain(t *testing.T) {
 	if _, err := s.Append(ctx, a.ID, []store.AppendMessage{{MailboxID: other.ID, Body: ref}}, true); err != nil {
 		t.Fatal(err)
 	}
-	if got := string(readBody(t, s, ref.ID)); !strings.Contains(got, "for two recipients") {
+	if got := storetest.ReadBody(t, s, ref.ID); !strings.Contains(got, "for two recipients") {
 		t.Fatalf("body %q", got)
 	}
 	if r, err := s.Check(ctx, false); err != nil || len(r.Problems) != 0 {

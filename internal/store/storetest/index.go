@@ -48,7 +48,7 @@ func testChangedSince(t *testing.T, open Opener) {
 	if err != nil || fmt.Sprint(uidsOf(got)) != "[1 2 3 5 6]" {
 		t.Fatalf("MessagesByUID = %v, %v", uidsOf(got), err)
 	}
-	if string(got[4].Structure) != "st6" || readBody(t, s, got[4].BlobID) != "m5" {
+	if string(got[4].Structure) != "st6" || ReadBody(t, s, got[4].BlobID) != "m5" {
 		t.Fatal("wrong body for UID 6")
 	}
 	if none, err := s.MessagesByUID(ctx, a.ID, inbox.ID, nil); err != nil || len(none) != 0 {

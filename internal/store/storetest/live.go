@@ -167,14 +167,14 @@ func testLiveReadable(t *testing.T, open Opener) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	live.Reclaim()
-	if got := readBody(t, s, blobID); got != "keep me readable" {
+	if got := ReadBody(t, s, blobID); got != "keep me readable" {
 		t.Fatalf("pinned body reads %q", got)
 	}
 	// The sweep does not take it for an orphan either.
 	if _, err := s.Check(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	if got := readBody(t, s, blobID); got != "keep me readable" {
+	if got := ReadBody(t, s, blobID); got != "keep me readable" {
 		t.Fatalf("pinned body after check --repair reads %q", got)
 	}
 	pin.Advance(live.Gen())
@@ -229,7 +229,7 @@ func testLiveRecreated(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(items) != 1 || readBody(t, s, items[0].BlobID) != "new" {
+	if len(items) != 1 || ReadBody(t, s, items[0].BlobID) != "new" {
 		t.Fatalf("re-created mailbox shows %+v", items)
 	}
 }

@@ -111,7 +111,8 @@ func appendOne(t *testing.T, s store.Store, a *store.Account, mb *store.Mailbox,
 	return res[0]
 }
 
-func readBody(t *testing.T, s store.Store, id string) string {
+// ReadBody reads a whole body and checks it has the size it says.
+func ReadBody(t *testing.T, s store.Store, id string) string {
 	t.Helper()
 	b, err := s.OpenBody(ctx, id)
 	if err != nil {
@@ -341,7 +342,7 @@ func testRenameInbox(t *testing.T, open Opener) {
 	}
 	old := mailbox(t, s, a, "Old")
 	msgs, _ := s.Messages(ctx, a.ID, old.ID, 1)
-	if len(msgs) != 2 || readBody(t, s, msgs[1].BlobID) != "two" || !store.HasFlag(msgs[1].Flags, `\Seen`) {
+	if len(msgs) != 2 || ReadBody(t, s, msgs[1].BlobID) != "two" || !store.HasFlag(msgs[1].Flags, `\Seen`) {
 		t.Fatalf("Old has %+v", msgs)
 	}
 	wantUsage(t, s, a, 6, 2)
@@ -379,7 +380,7 @@ func testAppend(t *testing.T, open Opener) {
 	if _, off := m.InternalDate.Zone(); off != -7*3600 {
 		t.Fatalf("internal date zone lost: %v", m.InternalDate)
 	}
-	if readBody(t, s, m.BlobID) != "first" {
+	if ReadBody(t, s, m.BlobID) != "first" {
 		t.Fatal("body mismatch")
 	}
 	if msgs, _ := s.Messages(ctx, a.ID, inbox.ID, 2); len(msgs) != 1 || msgs[0].UID != 2 {
@@ -548,7 +549,7 @@ func testCopyMove(t *testing.T, open Opener) {
 		t.Fatalf("move %+v %v", mr, err)
 	}
 	moved, _ := s.Messages(ctx, a.ID, trash.ID, 1)
-	if moved[0].EmailID != src[0].EmailID || readBody(t, s, moved[0].BlobID) != "hello" {
+	if moved[0].EmailID != src[0].EmailID || ReadBody(t, s, moved[0].BlobID) != "hello" {
 		t.Fatalf("move must keep EmailID and body: %+v", moved[0])
 	}
 	if v, _ := s.Vanished(ctx, a.ID, inbox.ID, 0); fmt.Sprint(v) != "[1]" {
@@ -591,7 +592,7 @@ func testExpunge(t *testing.T, open Opener) {
 	}
 	// msg0's body is still used by the copy in Archive; msg2's is gone.
 	am, _ := s.Messages(ctx, a.ID, arch.ID, 1)
-	if readBody(t, s, am[0].BlobID) != "msg0" {
+	if ReadBody(t, s, am[0].BlobID) != "msg0" {
 		t.Fatal("shared body lost")
 	}
 	wantUsage(t, s, a, 12, 3)
