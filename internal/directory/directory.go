@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +63,10 @@ type Directory struct {
 	// sessions a client opens at once with the same password wait for
 	// one verification instead of each paying for its own.
 	verifying map[[32]byte]*verification
+	// releasing is set while a return of hash memory to the system is
+	// scheduled (see releaseHashMemory).
+	releasing bool
+	freeOS    func() // debug.FreeOSMemory; tests replace it
 }
 
 // verification is one password verification under way.
@@ -87,7 +92,7 @@ const (
 // New returns a Directory over st.
 func New(st store.Store, opts Options) *Directory {
 	d := &Directory{st: st, delims: opts.RecipientDelimiter, params: DefaultHashParams, verify: VerifyPassword,
-		hashing: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
+		hashing: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), freeOS: debug.FreeOSMemory,
 		logins:  map[[32]byte]loginEntry{}, verifying: map[[32]byte]*verification{}}
 	if opts.HashParams != nil {
 		d.params = *opts.HashParams
@@ -755,8 +760,36 @@ func (d *Directory) verifyBounded(ctx context.Context, hash, password string) bo
 	case <-ctx.Done():
 		return false
 	}
-	defer func() { <-d.hashing }()
-	return d.verify(hash, password)
+	ok := d.verify(hash, password)
+	<-d.hashing
+	if h, err := parsePHC(hash); err == nil && h.memory >= releaseMinKiB {
+		d.releaseHashMemory()
+	}
+	return ok
+}
+
+// releaseMinKiB is the argon2id memory cost from which a verification's
+// memory is handed back to the system soon after it ends.
+const releaseMinKiB = 16 << 10
+
+// releaseHashMemory returns freed heap memory to the system within a
+// second, at most once a second. An argon2id verification allocates its
+// whole memory cost (64 MiB by default) and drops it 0.1 s later; left to
+// the Go runtime, a burst of logins keeps hundreds of megabytes of such
+// garbage mapped for minutes, where a C server unmaps it at once.
+func (d *Directory) releaseHashMemory() {
+	d.loginsMu.Lock()
+	defer d.loginsMu.Unlock()
+	if d.releasing {
+		return
+	}
+	d.releasing = true
+	time.AfterFunc(time.Second, func() {
+		d.loginsMu.Lock()
+		d.releasing = false
+		d.loginsMu.Unlock()
+		d.freeOS()
+	})
 }
 
 // ---- Recipient resolution ----

@@ -553,3 +553,39 @@ func TestAuthenticateRehashes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A burst of costly verifications hands their memory back to the system
+// once, soon after the burst; cheap hashes (as in tests) never do.
+func TestHashMemoryReleasedAfterBurst(t *testing.T) {
+	ctx := context.Background()
+	d, _ := newTestDir(t, "+")
+	var frees atomic.Int32
+	d.freeOS = func() { frees.Add(1) }
+	d.verify = func(hash, pw string) bool { return false }
+	costly := "$argon2id$v=19$m=65536,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	cheap := "$argon2id$v=19$m=1024,t=1,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	d.verifyBounded(ctx, cheap, "pw")
+	time.Sleep(1200 * time.Millisecond)
+	if n := frees.Load(); n != 0 {
+		t.Fatalf("cheap verification released memory %d times", n)
+	}
+	for range 5 {
+		d.verifyBounded(ctx, costly, "pw")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for frees.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := frees.Load(); n != 1 {
+		t.Fatalf("burst of 5 verifications released memory %d times, want 1", n)
+	}
+	d.verifyBounded(ctx, costly, "pw")
+	deadline = time.Now().Add(5 * time.Second)
+	for frees.Load() == 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := frees.Load(); n != 2 {
+		t.Fatalf("a later verification released memory %d times in all, want 2", n)
+	}
+}
