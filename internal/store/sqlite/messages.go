@@ -108,31 +108,38 @@ type inlineBody struct{ *bytes.Reader }
 func (inlineBody) Close() error { return nil }
 
 func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error) {
-	f, err := s.blobs.Open(blobID)
-	if err == nil {
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		return body{f, fi.Size()}, nil
+	// Most bodies are small enough to live in the index: look there first
+	// (a prepared lookup costs less than a failed open of a file). A body
+	// a session may read was committed durably before the session learnt
+	// of it, so this read needs no readBarrier.
+	q := "SELECT data FROM inline_bodies WHERE id = ?"
+	var row *sql.Row
+	if st := s.stmt(ctx, q); st != nil {
+		row = st.QueryRowContext(ctx, blobID)
+	} else {
+		row = s.rdb.QueryRowContext(ctx, q, blobID)
 	}
-	if !os.IsNotExist(err) {
-		if errors.Is(err, blob.ErrInvalidID) {
-			return nil, fmt.Errorf("%w: %s", store.ErrBodyMissing, blobID)
-		}
-		return nil, err
-	}
-	// A body a session may read was committed durably before the session
-	// learnt of it, so this read needs no readBarrier.
 	var data []byte
-	if err := s.rdb.QueryRowContext(ctx, "SELECT data FROM inline_bodies WHERE id = ?", blobID).Scan(&data); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
+	err := row.Scan(&data)
+	if err == nil {
+		return inlineBody{bytes.NewReader(data)}, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	f, err := s.blobs.Open(blobID)
+	if err != nil {
+		if os.IsNotExist(err) || errors.Is(err, blob.ErrInvalidID) {
 			return nil, fmt.Errorf("%w: %s", store.ErrBodyMissing, blobID)
 		}
 		return nil, err
 	}
-	return inlineBody{bytes.NewReader(data)}, nil
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return body{f, fi.Size()}, nil
 }
 
 // inlineStored reports whether id is an inline body already stored: a ref
