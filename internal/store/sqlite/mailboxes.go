@@ -201,8 +201,11 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 			}
 			return func() { s.hub.Notify(accountID) }, nil
 		}
-		rows, err := tx.Query(`SELECT id, name FROM mailboxes WHERE account_id = ? AND (name = ? OR substr(name, 1, ?) = ?)`,
-			accountID, from, len(from)+1, from+"/")
+		// The mailbox and its children: names from "from/" up to, not
+		// including, "from0" ('0' follows '/'), compared byte by byte as
+		// Go slices them below (substr would count characters).
+		rows, err := tx.Query(`SELECT id, name FROM mailboxes WHERE account_id = ? AND (name = ? OR (name >= ? AND name < ?))`,
+			accountID, from, from+"/", from+"0")
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -29,6 +30,7 @@ func Run(t *testing.T, open Opener) {
 		{"Aliases", testAliases},
 		{"Mailboxes", testMailboxes},
 		{"RenameInbox", testRenameInbox},
+		{"RenameNonASCII", testRenameNonASCII},
 		{"Append", testAppend},
 		{"AppendAllOrNothing", testAppendAllOrNothing},
 		{"Quota", testQuota},
@@ -326,6 +328,38 @@ func testMailboxes(t *testing.T, open Opener) {
 	}
 	wantUsage(t, s, a, 0, 0)
 	wantClean(t, s)
+}
+
+// RENAME moves a mailbox's children with it, also when names are not
+// ASCII (a byte is not a character), and leaves its look-alike siblings.
+func testRenameNonASCII(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	for _, n := range []string{"Café", "Café/Bücher", "Café/Bücher/Alt", "Cafés", "Café-x", "Café0", "日本", "日本/東京"} {
+		if _, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct{ from, to string }{{"Café", "Tee"}, {"Tee", "Thé/Grün"}, {"日本", "Japan"}}
+	for _, st := range steps {
+		if err := s.RenameMailbox(ctx, a.ID, st.from, st.to); err != nil {
+			t.Fatalf("rename %q to %q: %v", st.from, st.to, err)
+		}
+	}
+	mbs, err := s.Mailboxes(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, mb := range mbs {
+		if mb.Name != "INBOX" && mb.SpecialUse == "" {
+			got = append(got, mb.Name)
+		}
+	}
+	slices.Sort(got)
+	want := []string{"Café-x", "Café0", "Cafés", "Japan", "Japan/東京", "Thé/Grün", "Thé/Grün/Bücher", "Thé/Grün/Bücher/Alt"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after renames: %q\nwant %q", got, want)
+	}
 }
 
 func testRenameInbox(t *testing.T, open Opener) {
