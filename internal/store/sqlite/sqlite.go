@@ -103,6 +103,41 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// restrictAccess makes the store readable by its owner only, at every
+// start: the index holds password hashes and SCRAM keys (cheap to attack
+// offline), the bodies everyone's mail. The data directory and its
+// directories become 0700, the index files 0600; index.db is created
+// 0600 before SQLite opens it, and SQLite gives its -wal and -shm files
+// the mode of index.db.
+func restrictAccess(dir string) error {
+	for _, d := range []string{dir, filepath.Join(dir, "blobs"), filepath.Join(dir, "live")} {
+		if err := os.Chmod(d, 0o700); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if sub, err := os.ReadDir(filepath.Join(dir, "blobs")); err == nil {
+		for _, e := range sub {
+			if e.IsDir() {
+				if err := os.Chmod(filepath.Join(dir, "blobs", e.Name()), 0o700); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	path := filepath.Join(dir, "index.db")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
 // Open opens or creates the store in dir (index.db and blobs/).
 func Open(dir string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
@@ -115,6 +150,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts.PollInterval = 500 * time.Millisecond
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := restrictAccess(dir); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	blobs, err := blob.OpenFS(filepath.Join(dir, "blobs"))

@@ -352,3 +352,63 @@ func TestExpungeUsesDeletedIndex(t *testing.T) {
 		t.Fatalf("plan does not use messages_deleted:\n%s", strings.Join(plan, "\n"))
 	}
 }
+
+// The store is readable by its owner only, also when an older version or
+// a lax umask left it open to others (the index holds password hashes and
+// SCRAM keys).
+func TestOwnerOnlyAccess(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		want := map[string]os.FileMode{
+			"":             0o700 | os.ModeDir,
+			"blobs":        0o700 | os.ModeDir,
+			"blobs/00":     0o700 | os.ModeDir,
+			"index.db":     0o600,
+			"index.db-wal": 0o600,
+			"index.db-shm": 0o600,
+		}
+		for name, mode := range want {
+			fi, err := os.Stat(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			if got := fi.Mode() & (os.ModeDir | os.ModePerm); got != mode {
+				t.Errorf("%s: %q has mode %v, want %v", when, name, got, mode)
+			}
+		}
+	}
+	for round, when := range []string{"new store", "reopened after chmod"} {
+		s, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreateAccount(ctx, store.NewAccount{Address: fmt.Sprintf("a%d@example.test", round), PasswordHash: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		check(when)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// What an older version left behind.
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil {
+				if d.IsDir() {
+					os.Chmod(p, 0o755)
+				} else {
+					os.Chmod(p, 0o644)
+				}
+			}
+			return nil
+		})
+		// A store closed cleanly has no -wal: make ones to be fixed.
+		for _, n := range []string{"index.db-wal", "index.db-shm"} {
+			if _, err := os.Stat(filepath.Join(dir, n)); errors.Is(err, os.ErrNotExist) {
+				os.WriteFile(filepath.Join(dir, n), nil, 0o644)
+			}
+		}
+	}
+}
