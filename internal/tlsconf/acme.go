@@ -57,5 +57,5 @@ func ACME(o ACMEOptions) (*tls.Config, http.Handler) {
 		}
 		h.ServeHTTP(w, r)
 	})
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: get}, strip
+	return &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: AEADSuites, GetCertificate: get}, strip
 }

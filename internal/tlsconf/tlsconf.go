@@ -70,13 +70,28 @@ func (c *Certificate) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, er
 	return p, nil
 }
 
+// AEADSuites are the TLS 1.2 cipher suites a listener offers: ECDHE key
+// exchange (forward secrecy) with an AEAD cipher only, as RFC 9325 §4.2
+// recommends. Go's default list still has the CBC suites (ECDHE-*-AES-*-SHA,
+// open to padding-oracle and Lucky13-style attacks). TLS 1.3 suites are
+// all AEAD and not configurable.
+var AEADSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
 // ServerConfig returns the configuration every listener shares: TLS 1.2 or
 // later (RFC 8314 §4.1 asks for nothing older; RFC 8996 retires 1.0 and
-// 1.1) with Go's default cipher suites, which offer only AEAD suites with
-// forward secrecy, and the certificate read through c on every handshake.
+// 1.1) with the AEADSuites only, and the certificate read through c on
+// every handshake.
 func ServerConfig(c *Certificate) *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   AEADSuites,
 		GetCertificate: c.GetCertificate,
 	}
 }

@@ -199,6 +199,37 @@ func TestServerConfigRefusesOldTLS(t *testing.T) {
 	}
 }
 
+// TLS 1.2 offers AEAD suites with forward secrecy only: a client that
+// knows nothing else but CBC (or static RSA) is refused.
+func TestServerConfigOnlyAEAD(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := generate(t, dir, "localhost")
+	c, err := Load(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := echoServer(t, ServerConfig(c))
+	for _, suite := range tls.CipherSuites() {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool(t, certFile), ServerName: "localhost",
+			MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite.ID}})
+		want := slices.Contains(AEADSuites, suite.ID) && strings.Contains(suite.Name, "ECDSA")
+		if err == nil {
+			conn.Close()
+		}
+		if (err == nil) != want {
+			t.Errorf("%s: handshake error %v, want success %v", suite.Name, err, want)
+		}
+	}
+	for _, suite := range tls.InsecureCipherSuites() {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool(t, certFile), ServerName: "localhost",
+			MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite.ID}})
+		if err == nil {
+			conn.Close()
+			t.Errorf("%s accepted", suite.Name)
+		}
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := Load(filepath.Join(dir, "missing.pem"), filepath.Join(dir, "key.pem")); err == nil || !strings.Contains(err.Error(), "missing.pem") {
