@@ -93,7 +93,7 @@ const (
 func New(st store.Store, opts Options) *Directory {
 	d := &Directory{st: st, delims: opts.RecipientDelimiter, params: DefaultHashParams, verify: VerifyPassword,
 		hashing: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), freeOS: debug.FreeOSMemory,
-		logins:  map[[32]byte]loginEntry{}, verifying: map[[32]byte]*verification{}}
+		logins: map[[32]byte]loginEntry{}, verifying: map[[32]byte]*verification{}}
 	if opts.HashParams != nil {
 		d.params = *opts.HashParams
 	}
