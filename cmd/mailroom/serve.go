@@ -23,6 +23,7 @@ import (
 
 	"mailroom/internal/config"
 	"mailroom/internal/delivery"
+	"mailroom/internal/directory"
 	"mailroom/internal/imapserver"
 	"mailroom/internal/limits"
 	"mailroom/internal/managesieve"
@@ -310,6 +311,7 @@ func (s *services) limits() (*limits.Logins, *limits.Conns, error) {
 		LockoutFailures: lim.LockoutFailures,
 		Lockout:         time.Duration(lim.Lockout),
 		Exempt:          exempt,
+		Account:         directory.LoginKey,
 	})
 	conns := limits.NewConns(limits.ConnOptions{
 		PerAddress: lim.MaxConnectionsPerIP,

@@ -239,3 +239,16 @@ func TestSplitDetail(t *testing.T) {
 		t.Errorf("Directory.SplitDetail = %q, %q", u, d)
 	}
 }
+
+// Every spelling of one account gives one login key.
+func TestLoginKey(t *testing.T) {
+	for _, u := range []string{"bob@example.test", `"bob"@example.test`, `"b\ob"@example.test`, "BOB@Example.TEST",
+		"bob@example\u3002test", "bob@example\uff0etest"} {
+		if k := LoginKey(u); k != "bob@example.test" {
+			t.Errorf("LoginKey(%q) = %q", u, k)
+		}
+	}
+	if k := LoginKey("not an address"); k != "not an address" {
+		t.Errorf("LoginKey of a non-address = %q", k)
+	}
+}

@@ -650,6 +650,20 @@ func (d *Directory) Authenticate(ctx context.Context, username, password string)
 	return acct, nil
 }
 
+// LoginKey returns the account a login name names, in the form the
+// store looks it up by: every spelling Authenticate accepts for one
+// account ("bob"@example.test, "b\ob"@example.test, bob@EXAMPLE.test, an
+// IDN full stop) gives one key, so that login limits count them as one
+// (limits.LoginOptions.Account). A name that is no address is its own
+// key.
+func LoginKey(username string) string {
+	a, err := ParseAddress(username)
+	if err != nil {
+		return username
+	}
+	return strings.ToLower(a.String())
+}
+
 // scramFor returns the encoded SCRAM-SHA-256 keys of a password, prepared
 // as for the password hash.
 func scramFor(password string) (string, error) {

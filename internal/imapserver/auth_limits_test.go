@@ -297,6 +297,29 @@ func TestLockoutIndistinguishable(t *testing.T) {
 	}
 }
 
+// TestLockoutCountsSpellingsAsOne: failures under several spellings of
+// one account add up to its lockout.
+func TestLockoutCountsSpellingsAsOne(t *testing.T) {
+	logins := limits.NewLogins(limits.LoginOptions{FreeFailures: 1000, Delay: time.Second, LockoutFailures: 3,
+		Lockout: time.Minute, Account: directory.LoginKey})
+	e := newLimitsEnv(t, 0, nil, func(o *Options) { o.Logins = logins })
+	rc := mustDialFrom(t, e.addr, "127.0.0.2")
+	greeted(t, rc)
+	for _, u := range []string{`"alice"@example.test`, `ALICE@Example.Test`, `"al\ice"@example.test`} {
+		q := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(u) + `"`
+		if r, err := rc.do("LOGIN " + q + ` "guess"`); err != nil || r != failedLogin {
+			t.Fatalf("%s: %q, %v", u, r, err)
+		}
+	}
+	before := e.auth.checks.Load()
+	if r, err := rc.do("LOGIN alice@example.test " + quote(testPassword)); err != nil || r != failedLogin {
+		t.Fatalf("locked account, right password: %q, %v", r, err)
+	}
+	if e.auth.checks.Load() != before {
+		t.Fatal("a locked-out attempt was checked")
+	}
+}
+
 // TestSlowLoris: 500 connections that send one byte and nothing more do
 // not keep a client from logging in and fetching within a second.
 func TestSlowLoris(t *testing.T) {

@@ -113,6 +113,51 @@ func TestLoginLockout(t *testing.T) {
 	}
 }
 
+// A success at one's own account does not wipe the address's record of
+// failures against other accounts; it clears its own account's only.
+func TestLoginSuccessClearsOnlyItsAccount(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := newTestLogins(clock)
+	attacker := tcp("198.51.100.7")
+	for range 7 {
+		l.Failed(attacker, "victim@example.test")
+	}
+	l.Failed(attacker, "mallory@example.test")
+	l.Succeeded(attacker, "mallory@example.test") // the attacker's own account
+	if d, _ := l.Check(attacker, "victim@example.test"); d != 4*time.Second {
+		t.Fatalf("after a success at another account: delay %v, want 4s (7 failures)", d)
+	}
+	l.Succeeded(attacker, "victim@example.test")
+	if d, _ := l.Check(attacker, "victim@example.test"); d != 0 {
+		t.Fatalf("after a success at the account guessed: delay %v", d)
+	}
+}
+
+// Every spelling of one account counts as that account (Account).
+func TestLoginSpellingsCountAsOne(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	canon := map[string]string{`"bob"@example.test`: "bob@example.test", `b\ob@example.test`: "bob@example.test",
+		"bob@example\u3002test": "bob@example.test"}
+	l := NewLogins(LoginOptions{
+		FreeFailures: 5, Delay: time.Second, MaxDelay: 30 * time.Second,
+		Forget: time.Hour, LockoutFailures: 4, Lockout: 15 * time.Minute, Now: clock.Now,
+		Account: func(u string) string {
+			if c, ok := canon[u]; ok {
+				return c
+			}
+			return u
+		},
+	})
+	attacker := tcp("198.51.100.7")
+	for u := range canon {
+		l.Failed(attacker, u)
+	}
+	l.Failed(attacker, "BOB@example.test")
+	if _, locked := l.Check(attacker, "bob@example.test"); !locked {
+		t.Fatal("four spellings of one account did not lock it")
+	}
+}
+
 func TestLoginsNil(t *testing.T) {
 	var l *Logins
 	l.Failed(tcp("127.0.0.1"), "a")

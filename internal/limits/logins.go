@@ -32,6 +32,11 @@ type LoginOptions struct {
 	MaxEntries int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Account maps a login name to the account it names, so that every
+	// spelling of one account ("bob"@example.test, bob@EXAMPLE.test, an
+	// IDN full stop) counts as one. Default: the name, trimmed and in
+	// lower case.
+	Account func(user string) string
 }
 
 // Logins tracks failed logins per client address and per account name.
@@ -66,6 +71,10 @@ type Logins struct {
 type addrRecord struct {
 	failures int
 	last     time.Time
+	// byUser counts the failures by account (up to maxUsersPerAddr
+	// accounts; failures against others count only in failures): a
+	// success clears its own account's failures only.
+	byUser map[string]int
 }
 
 type userRecord struct {
@@ -80,6 +89,8 @@ const (
 	defaultMaxEntries = 100000
 	// maxUserKey bounds the account names kept: longer ones are cut.
 	maxUserKey = 320
+	// maxUsersPerAddr bounds the accounts counted apart per address.
+	maxUsersPerAddr = 32
 )
 
 // NewLogins returns a tracker with opts.
@@ -99,9 +110,12 @@ func NewLogins(opts LoginOptions) *Logins {
 	return &Logins{opts: opts, addrs: map[netip.Addr]*addrRecord{}, users: map[string]*userRecord{}}
 }
 
-func userKey(user string) string {
+func (l *Logins) userKey(user string) string {
 	if len(user) > maxUserKey {
 		user = user[:maxUserKey]
+	}
+	if l.opts.Account != nil {
+		user = l.opts.Account(user)
 	}
 	return strings.ToLower(strings.TrimSpace(user))
 }
@@ -125,7 +139,7 @@ func (l *Logins) Check(remote net.Addr, user string) (delay time.Duration, locke
 		return 0, false
 	}
 	delay = l.delay(ar.failures)
-	if ur := l.users[userKey(user)]; ur != nil && now.Before(ur.lockedUntil) {
+	if ur := l.users[l.userKey(user)]; ur != nil && now.Before(ur.lockedUntil) {
 		locked = true
 	}
 	return delay, locked
@@ -169,13 +183,20 @@ func (l *Logins) failed(remote net.Addr, user string, countUser bool) {
 		l.addrs[k] = ar
 	} else if now.Sub(ar.last) >= l.opts.Forget {
 		ar.failures = 0
+		clear(ar.byUser)
 	}
 	ar.failures++
 	ar.last = now
+	u := l.userKey(user)
+	if _, ok := ar.byUser[u]; ok || len(ar.byUser) < maxUsersPerAddr {
+		if ar.byUser == nil {
+			ar.byUser = map[string]int{}
+		}
+		ar.byUser[u]++
+	}
 	if !countUser || l.opts.LockoutFailures <= 0 {
 		return
 	}
-	u := userKey(user)
 	ur := l.users[u]
 	if ur == nil {
 		makeRoom(l.users, l.opts.MaxEntries, func(r *userRecord) bool {
@@ -195,16 +216,29 @@ func (l *Logins) failed(remote net.Addr, user string, countUser bool) {
 }
 
 // Succeeded records a successful login as user from remote: the address's
-// failures are forgotten. The account's are not: its owner logging in
-// does not stop a lockout against the addresses guessing its password.
+// failures against that account are forgotten (a client that mistyped
+// its password is not slowed once it got it right), its failures against
+// other accounts are not (a success at one's own account does not wipe a
+// record of guessing at others'). Nor are the account's: its owner
+// logging in does not stop a lockout against the addresses guessing its
+// password.
 func (l *Logins) Succeeded(remote net.Addr, user string) {
 	if l == nil {
 		return
 	}
 	k := keyOf(addrOf(remote))
+	u := l.userKey(user)
 	l.mu.Lock()
-	delete(l.addrs, k)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	ar := l.addrs[k]
+	if ar == nil {
+		return
+	}
+	ar.failures -= ar.byUser[u]
+	delete(ar.byUser, u)
+	if ar.failures <= 0 {
+		delete(l.addrs, k)
+	}
 }
 
 // makeRoom removes stale entries from a full table, or else any one.
