@@ -432,19 +432,28 @@ func TestDeliverCommand(t *testing.T) {
 		msg   string
 		rcpts []string
 		code  int
+		from  string // default s@example.org
 	}{
-		{"delivered", "Subject: one\n\nbody\n", []string{"alice@example.test"}, 0},
-		{"alias fans out", "Subject: team\n\nbody\n", []string{"team@example.test"}, 0},
-		{"unknown user", "Subject: x\n\nx\n", []string{"nobody@example.test"}, 67},
-		{"not local", "Subject: x\n\nx\n", []string{"x@elsewhere.example"}, 67},
-		{"bad address", "Subject: x\n\nx\n", []string{"not an address"}, 67},
-		{"mailbox full", "Subject: x\n\n" + strings.Repeat("y", 200) + "\n", []string{"carol@example.test"}, 75},
-		{"empty message", "", []string{"alice@example.test"}, 65},
-		{"too big", "Subject: x\n\n" + strings.Repeat("z", 1100<<10), []string{"alice@example.test"}, 69},
+		{"delivered", "Subject: one\n\nbody\n", []string{"alice@example.test"}, 0, ""},
+		{"alias fans out", "Subject: team\n\nbody\n", []string{"team@example.test"}, 0, ""},
+		{"unknown user", "Subject: x\n\nx\n", []string{"nobody@example.test"}, 67, ""},
+		{"not local", "Subject: x\n\nx\n", []string{"x@elsewhere.example"}, 67, ""},
+		{"bad address", "Subject: x\n\nx\n", []string{"not an address"}, 67, ""},
+		{"mailbox full", "Subject: x\n\n" + strings.Repeat("y", 200) + "\n", []string{"carol@example.test"}, 75, ""},
+		{"empty message", "", []string{"alice@example.test"}, 65, ""},
+		{"too big", "Subject: x\n\n" + strings.Repeat("z", 1100<<10), []string{"alice@example.test"}, 69, ""},
+		// A CR or LF in the sender would start a header of its choosing.
+		{"sender with CRLF", "Subject: x\n\nx\n", []string{"alice@example.test"}, 64, "s@example.org>\r\nX-Injected: yes"},
+		{"sender with LF", "Subject: x\n\nx\n", []string{"alice@example.test"}, 64, "s@example.org\nX-Injected: yes"},
+		{"sender too long", "Subject: x\n\nx\n", []string{"alice@example.test"}, 64, strings.Repeat("s", 250) + "@example.org"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, errs, code := in.run(tt.msg, append([]string{"deliver", "--from", "s@example.org"}, tt.rcpts...)...)
+			from := tt.from
+			if from == "" {
+				from = "s@example.org"
+			}
+			_, errs, code := in.run(tt.msg, append([]string{"deliver", "--from", from}, tt.rcpts...)...)
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d: %s", code, tt.code, errs)
 			}

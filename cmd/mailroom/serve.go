@@ -559,6 +559,9 @@ func cmdDeliver(e *env, args []string) error {
 	if len(args) == 0 {
 		return &exitError{code: exUsage, err: errors.New("usage: mailroom deliver --from ADDRESS RCPT... < MESSAGE")}
 	}
+	if err := delivery.CheckReversePath(flagFrom); err != nil {
+		return &exitError{code: exUsage, err: fmt.Errorf("--from %q: %w", flagFrom, err)}
+	}
 	cfg, err := e.loadConfig()
 	if err != nil {
 		return &exitError{code: exTempFail, err: err}

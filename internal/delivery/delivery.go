@@ -111,6 +111,9 @@ func (a *Agent) resolve(ctx context.Context, rcpt string) (*directory.Resolution
 // error when nothing could be delivered to anyone (body unreadable, too big,
 // malformed).
 func (a *Agent) Deliver(ctx context.Context, env *Envelope, body io.Reader) ([]error, error) {
+	if err := CheckReversePath(env.From); err != nil {
+		return nil, err
+	}
 	sp, err := a.spool(body)
 	if err != nil {
 		return nil, err
@@ -304,6 +307,22 @@ func (a *Agent) mailbox(ctx context.Context, acc *store.Account, folder string) 
 }
 
 // traceHeaders returns the header lines added in front of the message.
+// CheckReversePath refuses an envelope sender that cannot go into a
+// Return-Path: header as it is: longer than RFC 5321 §4.5.3.1.3's 256
+// octets, or with a control character (a CR or LF would start a header
+// of the sender's choosing) or an angle bracket. "" is the null sender.
+func CheckReversePath(from string) error {
+	if len(from) > 256 {
+		return Errorf(501, [3]int{5, 1, 7}, "sender address longer than 256 octets")
+	}
+	for i := 0; i < len(from); i++ {
+		if c := from[i]; c < 0x20 || c == 0x7f || c == '<' || c == '>' {
+			return Errorf(501, [3]int{5, 1, 7}, "bad sender address syntax")
+		}
+	}
+	return nil
+}
+
 func (a *Agent) traceHeaders(env *Envelope, rcpt string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", env.From)

@@ -166,3 +166,18 @@ func TestUnparseableMIMEStoredAsIs(t *testing.T) {
 		t.Fatalf("not byte for byte: %q", got)
 	}
 }
+
+func TestCheckReversePath(t *testing.T) {
+	for _, tt := range []struct {
+		from string
+		ok   bool
+	}{
+		{"", true}, {"a@example.org", true}, {`"john doe"@example.org`, true},
+		{"a@example.org\r\nX-Injected: yes", false}, {"a@example.org\n", false}, {"a\x00@example.org", false},
+		{"a@example.org>", false}, {strings.Repeat("a", 245) + "@example.org", false},
+	} {
+		if err := delivery.CheckReversePath(tt.from); (err == nil) != tt.ok {
+			t.Errorf("CheckReversePath(%q) = %v, want ok %v", tt.from, err, tt.ok)
+		}
+	}
+}
