@@ -342,6 +342,10 @@ func (c *conn) dispatch(cmd *command) {
 	h.run(c, cmd.args)
 }
 
+// maxLoggedArg is the longest argument trace logs as it is; a longer one
+// is logged as its length (a 64 KiB literal is no help in a log line).
+const maxLoggedArg = 256
+
 // trace logs a command at debug level without passwords or scripts.
 func (c *conn) trace(cmd *command) {
 	if !c.log.Enabled(c.ctx, slog.LevelDebug) {
@@ -358,6 +362,8 @@ func (c *conn) trace(cmd *command) {
 			fmt.Fprintf(&b, "<script, %d octets>", len(a.s))
 		case a.tooBig:
 			b.WriteString("<literal too big>")
+		case len(a.s) > maxLoggedArg:
+			fmt.Fprintf(&b, "<%d octets>", len(a.s))
 		case a.isString:
 			b.Write(appendString(nil, a.s))
 		default:

@@ -45,6 +45,43 @@ func healthy(t *testing.T, ts *testServer) {
 	c.expectPrefix("OK")
 }
 
+// A command with many 64 KiB literals is refused once it has more
+// arguments than any command takes; the literals after that are read and
+// thrown away, not held (before login too).
+func TestManyLiteralArguments(t *testing.T) {
+	ts := startServer(t, newFakeBackend(), Options{})
+	c := dial(t, ts.addr)
+	go func() {
+		c.conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
+		lit := " {65536+}\r\n" + strings.Repeat("x", 65536)
+		io.WriteString(c.conn, "NOOP"+strings.Repeat(lit, 200)+"\r\nNOOP\r\n")
+	}()
+	c.expectPrefix(`NO "Syntax error: Too many arguments"`)
+	c.expectPrefix("OK")
+}
+
+// Debug logging shows a long argument as its length, not its bytes.
+func TestLongArgumentsNotLogged(t *testing.T) {
+	ts := startServer(t, newFakeBackend(), Options{})
+	c := dial(t, ts.addr)
+	long := strings.Repeat("q", 60000)
+	c.write("NOOP {60000+}\r\n" + long + "\r\n")
+	c.expectPrefix("OK")
+	c.send("LOGOUT")
+	c.expectPrefix("OK")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(ts.logs.String(), "<60000 octets>") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	logs := ts.logs.String()
+	if !strings.Contains(logs, "NOOP <60000 octets>") {
+		t.Errorf("command not logged with its length:\n%s", abbrev(logs))
+	}
+	if strings.Contains(logs, strings.Repeat("q", 1000)) {
+		t.Errorf("long argument logged whole (%d bytes of logs)", len(logs))
+	}
+}
+
 func TestHostileInput(t *testing.T) {
 	ts := startServer(t, newFakeBackend(), Options{})
 	before := heapInUse()

@@ -34,6 +34,11 @@ const (
 	// sent as literals. Quoted strings from clients are only bounded by
 	// MaxLineLength.
 	maxQuoted = 1024
+	// maxArgs bounds the arguments of one command (no command takes more
+	// than two), so that one command holds at most maxArgs strings of
+	// MaxStringLength (or one script): the arguments after it, literals
+	// too, are read and thrown away, and the command is refused.
+	maxArgs = 4
 )
 
 // token is one element of a command line: an atom (the command name, a
@@ -185,6 +190,9 @@ func (p *parser) tokens(command bool, limit func([]token) int64) ([]token, error
 		case '\n':
 			return toks, nil
 		case ' ':
+			if len(toks) > maxArgs {
+				return nil, syntaxError("Too many arguments")
+			}
 			t, err := p.readToken(limit(toks))
 			if err != nil {
 				return nil, err
@@ -310,6 +318,9 @@ func (p *parser) readLiteralHeader() (int64, error) {
 	if b != '\n' {
 		return 0, syntaxError("Literal length not followed by CRLF")
 	}
+	// That LF ends the literal's header, not the line: a syntax error
+	// later in the line still skips to its end (readLine).
+	p.eol = false
 	// number: a 32-bit unsigned number (RFC 5804 §4). A longer one cannot
 	// be skipped reliably.
 	n, err := strconv.ParseUint(string(digits), 10, 32)
