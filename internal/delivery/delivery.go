@@ -229,6 +229,16 @@ func (a *Agent) deliverOne(ctx context.Context, env *Envelope, rcpt string, acc 
 		return a.fullError()
 	}
 	a.log.Error("append", "id", env.ID, "account", acc.Address, "err", err)
+	return tempError(err)
+}
+
+// tempError is the temporary failure for a store error: 452 4.3.1
+// (RFC 3463 X.3.1, mail system full) when the server's disk is full,
+// else 451 4.3.0.
+func tempError(err error) error {
+	if store.NoSpace(err) {
+		return ErrNoSpace
+	}
 	return ErrTemporary
 }
 
@@ -257,12 +267,12 @@ func (a *Agent) writeBody(ctx context.Context, env *Envelope, src io.Reader) (st
 	if err != nil || p.err != nil {
 		w.Abort()
 		a.log.Error("write body", "id", env.ID, "err", err, "parse_err", p.err)
-		return store.BlobRef{}, nil, ErrTemporary
+		return store.BlobRef{}, nil, tempError(err)
 	}
 	ref, err := w.Commit()
 	if err != nil {
 		a.log.Error("commit body", "id", env.ID, "err", err)
-		return store.BlobRef{}, nil, ErrTemporary
+		return store.BlobRef{}, nil, tempError(err)
 	}
 	return ref, p.st.Encode(), nil
 }

@@ -61,5 +61,6 @@ var (
 	ErrMailboxFullPerm = &Error{Code: 552, Enhanced: [3]int{5, 2, 2}, Text: "mailbox full"}
 	ErrTooBig          = &Error{Code: 552, Enhanced: [3]int{5, 3, 4}, Text: "message too big"}
 	ErrTemporary       = &Error{Code: 451, Enhanced: [3]int{4, 3, 0}, Text: "temporary failure, try again later"}
+	ErrNoSpace         = &Error{Code: 452, Enhanced: [3]int{4, 3, 1}, Text: "server disk full, try again later"}
 	ErrMalformed       = &Error{Code: 554, Enhanced: [3]int{5, 6, 0}, Text: "malformed message"}
 )

@@ -1,12 +1,17 @@
 package imapserver
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -360,4 +365,40 @@ func (c *client) appendRaw(tag, mailbox, msg string) (string, error) {
 			return strings.TrimSuffix(rest, "\r\n"), nil
 		}
 	}
+}
+
+// fullDisk is a store whose disk is full: writes fail with ENOSPC.
+type fullDisk struct{ store.Store }
+
+func (f fullDisk) Append(context.Context, int64, []store.AppendMessage, bool) ([]store.AppendResult, error) {
+	return nil, fmt.Errorf("store: commit: %w", &os.PathError{Op: "write", Path: "index.db-wal", Err: syscall.ENOSPC})
+}
+
+func (f fullDisk) SetFlags(context.Context, int64, int64, []uint32, store.FlagOp, []string, uint64) ([]store.FlagUpdate, []uint32, error) {
+	return nil, nil, fmt.Errorf("store: %w", syscall.ENOSPC)
+}
+
+// A full disk is a temporary failure (NO [UNAVAILABLE]), not a server bug.
+func TestFullDiskIsTemporary(t *testing.T) {
+	e := newTestEnv(t)
+	e.deliver("INBOX", "Subject: one\n\nbody\n")
+	srv := New(fullDisk{e.st}, e.dir, Options{Hostname: "imap.example.test",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AuthFailDelay: time.Millisecond})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(l); close(done) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	})
+	full := &testEnv{t: t, st: e.st, dir: e.dir, srv: srv, addr: l.Addr().String(), acct: e.acct}
+	c := full.login()
+	c.ok("SELECT INBOX")
+	c.expect("APPEND INBOX "+appendLitPlus(crlfMsg)+"\r\n"+crlfMsg, "NO [UNAVAILABLE]")
+	c.expect("STORE 1 +FLAGS (\\Seen)", "NO [UNAVAILABLE]")
 }

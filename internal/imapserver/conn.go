@@ -445,6 +445,9 @@ func storeError(err error) (status, code, text string) {
 		return "NO", "UNAVAILABLE", "message body is missing"
 	case errors.Is(err, store.ErrClosed):
 		return "NO", "UNAVAILABLE", "server shutting down"
+	case store.NoSpace(err):
+		// RFC 5530 UNAVAILABLE: a temporary failure; nothing was stored.
+		return "NO", "UNAVAILABLE", "server disk full, try again later"
 	}
 	return "NO", "SERVERBUG", "internal error"
 }

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 	"time"
 )
 
@@ -44,6 +45,26 @@ var (
 	ErrNotPermitted  = errors.New("operation not permitted")
 	ErrModifiedSince = errors.New("modified since")
 )
+
+// NoSpace reports whether err is the server's disk (or the store's own
+// quota on it) being full: a temporary failure, to be answered as such
+// (IMAP NO [UNAVAILABLE], SMTP 452 4.3.1), never as a server bug. It
+// recognises ENOSPC and EDQUOT from the file system and SQLITE_FULL from
+// an SQL engine's coded error.
+func NoSpace(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	var coded interface{ Code() int }
+	return errors.As(err, &coded) && coded.Code()&0xff == sqliteFull
+}
+
+// sqliteFull is SQLITE_FULL, the primary result code of "database or disk
+// is full".
+const sqliteFull = 13
 
 // Reads are answered from durable state: a backend that commits before its
 // fsync completes makes a read wait for the fsync of any commit the read
