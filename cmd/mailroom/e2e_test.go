@@ -436,6 +436,8 @@ func TestDeliverCommand(t *testing.T) {
 	}{
 		{"delivered", "Subject: one\n\nbody\n", []string{"alice@example.test"}, 0, ""},
 		{"alias fans out", "Subject: team\n\nbody\n", []string{"team@example.test"}, 0, ""},
+		// RFC 5321 §4.5.1: to the domain's oldest account, here alice.
+		{"postmaster", "Subject: pm\n\nbody\n", []string{"Postmaster@example.test"}, 0, ""},
 		{"unknown user", "Subject: x\n\nx\n", []string{"nobody@example.test"}, 67, ""},
 		{"not local", "Subject: x\n\nx\n", []string{"x@elsewhere.example"}, 67, ""},
 		{"bad address", "Subject: x\n\nx\n", []string{"not an address"}, 67, ""},
@@ -463,7 +465,7 @@ func TestDeliverCommand(t *testing.T) {
 		})
 	}
 	alice := in.messages("alice@example.test", "INBOX")
-	if len(alice) != 2 {
+	if len(alice) != 3 || !strings.Contains(alice[2], "Subject: pm") {
 		t.Fatalf("alice has %d messages", len(alice))
 	}
 	// deliver adds Return-Path and Delivered-To, no Received, and stores CRLF.

@@ -218,8 +218,9 @@ func openServices(cfg *config.Config, log *slog.Logger) (*services, error) {
 	return &services{
 		cfg:   cfg,
 		store: st,
-		dir:   directory.New(st, directory.Options{RecipientDelimiter: cfg.Delivery.RecipientDelimiter}),
-		log:   log,
+		dir: directory.New(st, directory.Options{RecipientDelimiter: cfg.Delivery.RecipientDelimiter,
+			Postmaster: cfg.Delivery.Postmaster}),
+		log: log,
 	}, nil
 }
 

@@ -92,6 +92,11 @@ type DeliveryConfig struct {
 	PlusFolderCreate bool `toml:"plus_folder_create"`
 	// MaxMessageSize is the largest message accepted. Default 50M.
 	MaxMessageSize Size `toml:"max_message_size"`
+	// Postmaster is the account that gets mail for postmaster@ a local
+	// domain that has no such account, alias or catch-all (RFC 5321
+	// §4.5.1 requires that address). Default "": the domain's oldest
+	// account.
+	Postmaster string `toml:"postmaster"`
 }
 
 // QuotaConfig is the [quota] section: defaults for accounts created without

@@ -92,6 +92,10 @@ plus_folder_create = {{.Delivery.PlusFolderCreate}}
 # Largest message accepted; larger ones are refused (552 5.3.4).
 # Default: "50M".
 max_message_size = {{size .Delivery.MaxMessageSize}}
+# Account that gets mail for postmaster@ a local domain without such an
+# account, alias or catch-all (RFC 5321 §4.5.1). Default: "" (the
+# domain's oldest account).
+postmaster = {{q .Delivery.Postmaster}}
 
 [quota]
 # Storage quota of accounts created without their own, in bytes or with a

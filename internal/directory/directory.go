@@ -38,13 +38,18 @@ type Options struct {
 	// test suite fast; existing hashes keep verifying with their own
 	// parameters.
 	HashParams *HashParams
+	// Postmaster is the account that gets mail for postmaster@ a local
+	// domain that has no account or alias of that name, nor a catch-all
+	// (see Resolve); "" means the domain's oldest account.
+	Postmaster string
 }
 
 // Directory is the user directory. It is safe for concurrent use.
 type Directory struct {
-	st     store.Store
-	delims string
-	params HashParams
+	st         store.Store
+	delims     string
+	params     HashParams
+	postmaster string
 
 	dummyOnce sync.Once
 	dummy     string
@@ -97,6 +102,7 @@ func New(st store.Store, opts Options) *Directory {
 	if opts.HashParams != nil {
 		d.params = *opts.HashParams
 	}
+	d.postmaster = opts.Postmaster
 	if _, err := rand.Read(d.loginSalt[:]); err != nil {
 		panic("directory: no randomness: " + err.Error())
 	}
@@ -870,7 +876,45 @@ func (d *Directory) Resolve(ctx context.Context, rcpt string) (*Resolution, erro
 			return nil, fmt.Errorf("resolve %s: catch-all %s: %w", a, dom.CatchAll, err)
 		}
 	}
+	if strings.EqualFold(a.Local, "postmaster") {
+		acct, err := d.postmasterOf(ctx, dom.Name)
+		if err != nil {
+			return nil, fmt.Errorf("resolve %s: %w", a, err)
+		}
+		if acct != nil {
+			res.Accounts = []*store.Account{acct}
+			return res, nil
+		}
+	}
 	return nil, errorf(ErrNoSuchUser, "%s: no such user", a)
+}
+
+// postmasterOf picks the account that reads postmaster@dom when no account,
+// alias or catch-all has it: RFC 5321 §4.5.1 requires every domain to
+// take mail for it. Options.Postmaster if it exists, else the domain's oldest
+// account (its first, usually the one who set it up); nil when the domain
+// has none.
+func (d *Directory) postmasterOf(ctx context.Context, dom string) (*store.Account, error) {
+	if d.postmaster != "" {
+		acct, err := d.st.Account(ctx, d.postmaster)
+		if err == nil {
+			return acct, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	accts, err := d.st.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var first *store.Account
+	for i := range accts {
+		if inDomain(accts[i].Address, dom) && (first == nil || accts[i].ID < first.ID) {
+			first = &accts[i]
+		}
+	}
+	return first, nil
 }
 
 // lookup finds a as an account, then as an alias (targets that no longer

@@ -589,3 +589,49 @@ func TestHashMemoryReleasedAfterBurst(t *testing.T) {
 		t.Fatalf("a later verification released memory %d times in all, want 2", n)
 	}
 }
+
+// postmaster@ every local domain takes mail (RFC 5321 §4.5.1): its own
+// account or alias, else the domain's catch-all, else Options.Postmaster,
+// else the domain's oldest account.
+func TestResolvePostmaster(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore()
+	p := cheapParams
+	d := New(st, Options{RecipientDelimiter: "+", HashParams: &p, Postmaster: "admin@example.net"})
+	must(t, d.AddDomain(ctx, "example.org"))
+	must(t, d.AddDomain(ctx, "example.net"))
+	must(t, d.AddDomain(ctx, "empty.example"))
+	resolvesTo := func(rcpt, want string) {
+		t.Helper()
+		res, err := d.Resolve(ctx, rcpt)
+		if want == "" {
+			if !errors.Is(err, ErrNoSuchUser) {
+				t.Fatalf("%s: %v, want no such user", rcpt, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", rcpt, err)
+		}
+		if len(res.Accounts) != 1 || res.Accounts[0].Address != want {
+			t.Fatalf("%s: %+v, want %s", rcpt, res.Accounts, want)
+		}
+	}
+	resolvesTo("postmaster@example.org", "")
+	for _, a := range []string{"bob@example.org", "carol@example.org"} {
+		_, err := d.AddAccount(ctx, a, "pw", 0, 0)
+		must(t, err)
+	}
+	resolvesTo("postmaster@example.org", "bob@example.org")
+	resolvesTo("PostMaster@Example.org", "bob@example.org")
+	resolvesTo("webmaster@example.org", "")
+	must(t, d.SetCatchAll(ctx, "example.org", "carol@example.org"))
+	resolvesTo("postmaster@example.org", "carol@example.org")
+	_, err := d.AddAccount(ctx, "admin@example.net", "pw", 0, 0)
+	must(t, err)
+	resolvesTo("postmaster@empty.example", "admin@example.net")
+	must(t, d.AddAlias(ctx, "postmaster@example.net", "admin@example.net"))
+	_, err = d.AddAccount(ctx, "postmaster@example.org", "pw", 0, 0)
+	must(t, err)
+	resolvesTo("postmaster@example.org", "postmaster@example.org")
+}
