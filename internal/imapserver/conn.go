@@ -445,6 +445,8 @@ func storeError(err error) (status, code, text string) {
 		return "NO", "UNAVAILABLE", "message body is missing"
 	case errors.Is(err, store.ErrClosed):
 		return "NO", "UNAVAILABLE", "server shutting down"
+	case errors.Is(err, store.ErrKeywordLimit):
+		return "NO", "LIMIT", err.Error()
 	case store.NoSpace(err):
 		// RFC 5530 UNAVAILABLE: a temporary failure; nothing was stored.
 		return "NO", "UNAVAILABLE", "server disk full, try again later"

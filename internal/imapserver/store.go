@@ -96,6 +96,17 @@ func cmdStore(s *session, cmd *command) error {
 		// RFC 9051 §6.3.3: nothing may change in a mailbox opened by EXAMINE.
 		return no("", "mailbox is read-only")
 	}
+	if op != store.FlagsRemove {
+		fresh := 0
+		for _, f := range flags {
+			if !strings.HasPrefix(f, `\`) && !containsFold(s.sel.keywords, f) {
+				fresh++
+			}
+		}
+		if fresh > 0 && len(s.sel.keywords)+fresh > maxMailboxKeywords {
+			return no("LIMIT", "at most %d keywords in one mailbox", maxMailboxKeywords)
+		}
+	}
 	idxs, err := s.resolve(set, cmd.uid)
 	if err != nil {
 		return err
@@ -192,6 +203,11 @@ func storeItem(item string) (op store.FlagOp, silent, ok bool) {
 	}
 	return 0, false, false
 }
+
+// maxMailboxKeywords bounds the keywords in use in one mailbox (each
+// message has its own bound, store.MaxKeywords): every session's FLAGS
+// and PERMANENTFLAGS list them all.
+const maxMailboxKeywords = 256
 
 // storeFlag reads a flag: a system flag ("\" atom) or a keyword (atom).
 // Unknown system flags are let through; the store drops them (they are not

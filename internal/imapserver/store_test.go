@@ -1,7 +1,11 @@
 package imapserver
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+
+	"mailroom/internal/store"
 )
 
 // modseqs returns the MODSEQ of each message of a mailbox by UID.
@@ -193,4 +197,44 @@ func highestModSeqOf(e *testEnv, mailbox string) uint64 {
 		e.t.Fatal(err)
 	}
 	return mb.HighestModSeq
+}
+
+// Keywords are bounded per message (store.MaxKeywords, MaxKeywordLength)
+// and per mailbox (maxMailboxKeywords): past a bound, NO [LIMIT] and
+// nothing changes.
+func TestKeywordLimits(t *testing.T) {
+	e := newTestEnv(t)
+	for range 5 {
+		e.deliver("INBOX", "Subject: k\n\nbody\n")
+	}
+	c := e.login()
+	c.ok("SELECT INBOX")
+	kws := func(prefix string, n int) string {
+		var b []string
+		for i := range n {
+			b = append(b, fmt.Sprintf("%s%d", prefix, i))
+		}
+		return strings.Join(b, " ")
+	}
+	c.ok("STORE 1 +FLAGS.SILENT (" + kws("a", store.MaxKeywords) + ")")
+	c.expect("STORE 1 +FLAGS.SILENT (one-more)", "NO [LIMIT]")
+	c.expect("STORE 2 +FLAGS.SILENT ("+strings.Repeat("k", store.MaxKeywordLength+1)+")", "NO [LIMIT]")
+	untagged := c.ok("FETCH 1:2 FLAGS")
+	if n := strings.Count(untagged[0], "a"); n != store.MaxKeywords || strings.Contains(untagged[0], "one-more") {
+		t.Fatalf("message 1 after the refused STORE: %q", untagged[0])
+	}
+	if strings.Contains(untagged[1], "kkkk") {
+		t.Fatalf("message 2 got the long keyword: %q", untagged[1])
+	}
+	lit := crlfMsg
+	c.expect("APPEND INBOX ("+kws("z", store.MaxKeywords+1)+") "+appendLitPlus(lit)+"\r\n"+lit, "NO [LIMIT]")
+	if got := len(c.ok("SEARCH ALL")); got != 1 {
+		t.Fatalf("SEARCH: %d lines", got)
+	}
+	// Per mailbox: 4 × 64 distinct keywords fill it.
+	for i, p := range []string{"b", "c", "d"} {
+		c.ok(fmt.Sprintf("STORE %d +FLAGS.SILENT (%s)", i+2, kws(p, store.MaxKeywords)))
+	}
+	c.expect("STORE 5 +FLAGS.SILENT (fresh)", "NO [LIMIT]")
+	c.ok("STORE 5 +FLAGS.SILENT (a1 b2)") // keywords already in use are fine
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -136,4 +137,36 @@ func EqualFlags(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// Keyword limits: a message holds at most MaxKeywords keywords of at most
+// MaxKeywordLength octets each (as Dovecot and Cyrus cap them), so that a
+// client cannot grow one message's flags without bound. Past them a write
+// fails with ErrKeywordLimit and changes nothing.
+const (
+	MaxKeywords      = 64
+	MaxKeywordLength = 128
+)
+
+// ErrKeywordLimit is a write that would pass MaxKeywords or
+// MaxKeywordLength.
+var ErrKeywordLimit = errors.New("keyword limit")
+
+// CheckKeywords checks the keywords (flags not starting with a backslash)
+// of flags against MaxKeywords and MaxKeywordLength.
+func CheckKeywords(flags []string) error {
+	n := 0
+	for _, f := range flags {
+		if f == "" || f[0] == '\\' {
+			continue
+		}
+		if len(f) > MaxKeywordLength {
+			return fmt.Errorf("%w: a keyword is longer than %d octets", ErrKeywordLimit, MaxKeywordLength)
+		}
+		n++
+	}
+	if n > MaxKeywords {
+		return fmt.Errorf("%w: more than %d keywords on one message", ErrKeywordLimit, MaxKeywords)
+	}
+	return nil
 }

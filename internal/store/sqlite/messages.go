@@ -379,6 +379,9 @@ func (s *Store) SetFlags(ctx context.Context, accountID, mailboxID int64, uids [
 				continue
 			}
 			nf := store.ApplyFlags(m.Flags, op, flags)
+			if err := store.CheckKeywords(nf); err != nil {
+				return nil, err
+			}
 			if store.EqualFlags(nf, store.NormalizeFlags(m.Flags)) {
 				updates = append(updates, store.FlagUpdate{UID: m.UID, Flags: nf, ModSeq: m.ModSeq})
 				continue
@@ -748,6 +751,9 @@ func (s *Store) appendTx(tx *wtx, accountID int64, msgs []store.AppendMessage, e
 				date = now
 			}
 			_, off := date.Zone()
+			if err := store.CheckKeywords(m.Flags); err != nil {
+				return nil, err
+			}
 			if m.Body.Data != nil {
 				// The first reference stores it; later ones (more
 				// recipients of one delivery) find it there.
