@@ -148,7 +148,7 @@ func (a *Agent) carryOut(ctx context.Context, env *Envelope, rcpt string, acc *s
 			}
 			bodies[n] = b
 		}
-		d.Messages = append(d.Messages, store.AppendMessage{MailboxID: mb.ID, Body: b.ref, Flags: k.Flags,
+		d.Messages = append(d.Messages, store.AppendMessage{MailboxID: mb.ID, Body: b.ref, Flags: store.LimitKeywords(k.Flags),
 			InternalDate: time.Now(), Structure: b.st})
 	}
 	// Redirect: the message as received plus this delivery's trace fields

@@ -170,3 +170,25 @@ func CheckKeywords(flags []string) error {
 	}
 	return nil
 }
+
+// LimitKeywords returns flags without the keywords CheckKeywords would
+// refuse: those over MaxKeywordLength, and those past the first
+// MaxKeywords. Delivery files a message with them rather than refuse it
+// (a Sieve script's flags must not cost the message).
+func LimitKeywords(flags []string) []string {
+	if CheckKeywords(flags) == nil {
+		return flags
+	}
+	out := make([]string, 0, len(flags))
+	n := 0
+	for _, f := range flags {
+		if f != "" && f[0] != '\\' {
+			if len(f) > MaxKeywordLength || n == MaxKeywords {
+				continue
+			}
+			n++
+		}
+		out = append(out, f)
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -30,5 +31,23 @@ func TestNoSpace(t *testing.T) {
 		if got := NoSpace(tt.err); got != tt.want {
 			t.Errorf("NoSpace(%v) = %v, want %v", tt.err, got, tt.want)
 		}
+	}
+}
+
+func TestLimitKeywords(t *testing.T) {
+	var flags []string
+	for i := range MaxKeywords + 10 {
+		flags = append(flags, fmt.Sprintf("k%d", i))
+	}
+	flags = append([]string{`\Seen`, strings.Repeat("x", MaxKeywordLength+1)}, flags...)
+	got := LimitKeywords(flags)
+	if err := CheckKeywords(got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != MaxKeywords+1 || got[0] != `\Seen` || got[1] != "k0" {
+		t.Fatalf("LimitKeywords kept %d: %q", len(got), got[:3])
+	}
+	if err := CheckKeywords(flags); !errors.Is(err, ErrKeywordLimit) {
+		t.Fatalf("CheckKeywords: %v", err)
 	}
 }
