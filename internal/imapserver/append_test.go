@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -384,19 +383,7 @@ func TestFullDiskIsTemporary(t *testing.T) {
 	e.deliver("INBOX", "Subject: one\n\nbody\n")
 	srv := New(fullDisk{e.st}, e.dir, Options{Hostname: "imap.example.test",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AuthFailDelay: time.Millisecond})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { srv.Serve(l); close(done) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(bg, 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-	})
-	full := &testEnv{t: t, st: e.st, dir: e.dir, srv: srv, addr: l.Addr().String(), acct: e.acct}
+	full := &testEnv{t: t, st: e.st, dir: e.dir, srv: srv, addr: serve(t, srv), acct: e.acct}
 	c := full.login()
 	c.ok("SELECT INBOX")
 	c.expect("APPEND INBOX "+appendLitPlus(crlfMsg)+"\r\n"+crlfMsg, "NO [UNAVAILABLE]")

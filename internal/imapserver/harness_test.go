@@ -67,7 +67,15 @@ func newTestEnv(t testing.TB, opts ...func(*Options)) *testEnv {
 	for _, f := range opts {
 		f(&o)
 	}
+	t.Cleanup(func() { st.Close() })
 	srv := New(st, dir, o)
+	return &testEnv{t: t, st: st, dir: dir, srv: srv, addr: serve(t, srv), acct: acct}
+}
+
+// serve runs srv on a loopback port until the test ends and returns its
+// address.
+func serve(t testing.TB, srv *Server) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -79,9 +87,8 @@ func newTestEnv(t testing.TB, opts ...func(*Options)) *testEnv {
 		defer cancel()
 		srv.Shutdown(ctx)
 		<-done
-		st.Close()
 	})
-	return &testEnv{t: t, st: st, dir: dir, srv: srv, addr: l.Addr().String(), acct: acct}
+	return l.Addr().String()
 }
 
 // deliver stores a message in a mailbox as delivery would (parsed
