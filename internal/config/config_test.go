@@ -545,3 +545,38 @@ func TestListenersCoverListenConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestDurationDays(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		out  string
+	}{
+		{"1d", 24 * time.Hour, "1d"},
+		{"5d", 5 * 24 * time.Hour, "5d"},
+		{"1d12h", 36 * time.Hour, "1d12h"},
+		{"36h", 36 * time.Hour, "1d12h"},
+		{"30d", 30 * 24 * time.Hour, "30d"},
+		{"0s", 0, "0s"},
+		{"90m", 90 * time.Minute, "1h30m"},
+		{"1d30s", 24*time.Hour + 30*time.Second, "1d30s"},
+	} {
+		var d Duration
+		if err := d.UnmarshalText([]byte(tc.in)); err != nil || time.Duration(d) != tc.want {
+			t.Errorf("%q: %v, %v; want %v", tc.in, time.Duration(d), err, tc.want)
+		}
+		if got := FormatDuration(tc.want); got != tc.out {
+			t.Errorf("FormatDuration(%v) = %q, want %q", tc.want, got, tc.out)
+		}
+		var back Duration
+		if err := back.UnmarshalText([]byte(FormatDuration(tc.want))); err != nil || back != Duration(tc.want) {
+			t.Errorf("round trip of %v: %v, %v", tc.want, time.Duration(back), err)
+		}
+	}
+	for _, bad := range []string{"d", "1dd", "1d-1h", "999999999999d", "5 days", "1x"} {
+		var d Duration
+		if err := d.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("%q accepted as %v", bad, time.Duration(d))
+		}
+	}
+}
