@@ -889,6 +889,38 @@ func (d *Directory) Resolve(ctx context.Context, rcpt string) (*Resolution, erro
 	return nil, errorf(ErrNoSuchUser, "%s: no such user", a)
 }
 
+// Owns reports whether addr is one of the account's own addresses: its
+// address, an alias with it among the targets, or a plus-form of either.
+// A catch-all does not make a domain's every address the account's own, and
+// neither does the postmaster fallback. A syntax error or a domain that is
+// not local is (false, nil).
+func (d *Directory) Owns(ctx context.Context, accountID int64, addr string) (bool, error) {
+	a, err := ParseAddress(addr)
+	if err != nil || a.IsLiteral() {
+		return false, nil
+	}
+	dom, err := d.findDomain(ctx, a.Domain)
+	if err != nil || dom == nil {
+		return false, err
+	}
+	cands := []Address{a}
+	if user, _ := d.SplitDetail(a.Local); user != a.Local {
+		cands = append(cands, Address{Local: user, Domain: a.Domain})
+	}
+	for _, c := range cands {
+		accts, err := d.lookup(ctx, c)
+		if err != nil {
+			return false, err
+		}
+		for _, acct := range accts {
+			if acct.ID == accountID {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
 // postmasterOf picks the account that reads postmaster@dom when no account,
 // alias or catch-all has it: RFC 5321 §4.5.1 requires every domain to
 // take mail for it. Options.Postmaster if it exists, else the domain's oldest

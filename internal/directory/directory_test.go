@@ -635,3 +635,39 @@ func TestResolvePostmaster(t *testing.T) {
 	must(t, err)
 	resolvesTo("postmaster@example.org", "postmaster@example.org")
 }
+
+// TestOwns: an account owns its address, its aliases and their plus-forms,
+// not what reaches it only through a catch-all or another account's name.
+func TestOwns(t *testing.T) {
+	ctx := context.Background()
+	d, _ := newTestDir(t, "+")
+	must(t, d.AddDomain(ctx, "example.org"))
+	must(t, d.AddDomain(ctx, "other.org"))
+	alice, err := d.AddAccount(ctx, "alice@example.org", "pw", 0, 0)
+	must(t, err)
+	_, err = d.AddAccount(ctx, "bob@example.org", "pw", 0, 0)
+	must(t, err)
+	must(t, d.AddAlias(ctx, "sales@example.org", "alice@example.org"))
+	must(t, d.AddAlias(ctx, "sales@example.org", "bob@example.org"))
+	must(t, d.SetCatchAll(ctx, "other.org", "alice@example.org"))
+	for addr, want := range map[string]bool{
+		"alice@example.org":         true,
+		"ALICE@Example.ORG":         true,
+		"alice+away@example.org":    true,
+		`"alice"@example.org`:       true,
+		"sales@example.org":         true,
+		"sales+eu@example.org":      true,
+		"bob@example.org":           false,
+		"anyone@other.org":          false,
+		"ceo@bank.example":          false,
+		"alice@[192.0.2.1]":         false,
+		"not an address":            false,
+		"postmaster@example.org":    false,
+		`"x@elsewhere"@example.org`: false,
+	} {
+		got, err := d.Owns(ctx, alice.ID, addr)
+		if err != nil || got != want {
+			t.Errorf("Owns(%q) = %v, %v; want %v", addr, got, err, want)
+		}
+	}
+}
