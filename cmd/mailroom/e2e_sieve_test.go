@@ -31,7 +31,7 @@ if exists "List-Id" {
 }
 `), 0o644)
 	host, port, _ := net.SplitHostPort(in.sieve)
-	run := func(args ...string) string {
+	try := func(args ...string) (string, error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
@@ -41,10 +41,22 @@ if exists "List-Id" {
 		cmd.Stdin = strings.NewReader("secret-alice\n")
 		cmd.Env = append(os.Environ(), "HOME="+in.dir)
 		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := try(args...)
 		if err != nil {
 			t.Fatalf("sieve-connect %v: %v\n%s", args, err, out)
 		}
-		return string(out)
+		return out
+	}
+	// This server has no [relay]: a script that redirects is refused at
+	// upload, since the mail could never be sent on.
+	fwd := filepath.Join(in.dir, "fwd.sieve")
+	os.WriteFile(fwd, []byte("redirect \"bob@elsewhere.example\";\n"), 0o644)
+	if out, err := try("--localsieve", fwd, "--remotesieve", "fwd", "--upload"); err == nil || !strings.Contains(out, "relay") {
+		t.Fatalf("redirect script uploaded without a relay: %v\n%s", err, out)
 	}
 	run("--localsieve", script, "--remotesieve", "lists", "--upload")
 	run("--remotesieve", "lists", "--activate")

@@ -237,6 +237,8 @@ func (s *services) agent() *delivery.Agent {
 		Logger:           s.log,
 		Sieve:            s.sieveRuntime(),
 		Nudge:            s.nudge,
+		Relay:            s.cfg.Relay.Address != "",
+		OutboxLimits:     s.outboxLimits(),
 	})
 }
 

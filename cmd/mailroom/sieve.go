@@ -1,24 +1,41 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"mailroom/internal/config"
 	"mailroom/internal/sieve"
+	"mailroom/internal/store"
 )
 
 // sieveRuntime is the Sieve runtime configured by [sieve].
 func (s *services) sieveRuntime() *sieve.Runtime {
+	minPeriod := time.Duration(s.cfg.Sieve.VacationMinPeriod)
+	if minPeriod == 0 {
+		minPeriod = -1 // the runtime's "no minimum"
+	}
 	return sieve.New(s.store, sieve.Options{
-		MaxScriptSize: int64(s.cfg.Sieve.MaxScriptSize),
-		MaxScripts:    s.cfg.Sieve.MaxScripts,
-		MaxRedirects:  s.cfg.Sieve.MaxRedirects,
-		Hostname:      s.cfg.Hostname,
-		Logger:        s.log,
+		MaxScriptSize:     int64(s.cfg.Sieve.MaxScriptSize),
+		MaxScripts:        s.cfg.Sieve.MaxScripts,
+		MaxRedirects:      s.cfg.Sieve.MaxRedirects,
+		Hostname:          s.cfg.Hostname,
+		Logger:            s.log,
+		VacationMinPeriod: minPeriod,
+		OwnsAddress: func(ctx context.Context, acc *store.Account, addr string) (bool, error) {
+			return s.dir.Owns(ctx, acc.ID, addr)
+		},
+		NoRelay: s.cfg.Relay.Address == "",
 	})
+}
+
+// outboxLimits bound what filters queue ([relay] max_queued…).
+func (s *services) outboxLimits() store.OutboxLimits {
+	return store.OutboxLimits{PerAccount: int64(s.cfg.Relay.MaxQueuedPerAccount), Total: int64(s.cfg.Relay.MaxQueued)}
 }
 
 // sender hands mail from filters to the [relay].
@@ -39,6 +56,8 @@ func (s *services) sender() *sieve.Sender {
 		InsecureSkipVerify: r.InsecureSkipVerify,
 		Hostname:           s.cfg.Hostname,
 		Logger:             s.log.With("proto", "outbox"),
+		GiveUp:             time.Duration(r.MaxAge),
+		Return:             s.agent().Return,
 	})
 }
 

@@ -136,6 +136,10 @@ type SieveConfig struct {
 	// MaxRedirects is how many redirect actions one script may perform for
 	// one message.
 	MaxRedirects int `toml:"max_redirects"`
+	// VacationMinPeriod is the shortest time between two vacation replies
+	// to one sender (RFC 5230 §4.1); shorter :days or :seconds are raised
+	// to it. 0 lets a script reply to every message.
+	VacationMinPeriod Duration `toml:"vacation_min_period"`
 }
 
 // RelayConfig is the [relay] section: where mail that filters send
@@ -149,6 +153,14 @@ type RelayConfig struct {
 	TLS string `toml:"tls"`
 	// InsecureSkipVerify accepts any certificate from the relay.
 	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
+	// MaxAge is how long a queued message is tried before it fails: a
+	// redirect is then bounced to the account that made it.
+	MaxAge Duration `toml:"max_age"`
+	// MaxQueued bounds the bytes queued for all accounts; MaxQueuedPerAccount
+	// those of one account (its storage quota bounds them too). Past them a
+	// redirect keeps the message instead and no vacation reply is sent.
+	MaxQueued           Size `toml:"max_queued"`
+	MaxQueuedPerAccount Size `toml:"max_queued_per_account"`
 }
 
 // TLSConfig is the [tls] section: the certificate every listener offers.
@@ -325,8 +337,10 @@ func Default() *Config {
 			Lock:        true,
 			Expire:      -1,
 		},
-		Sieve:  SieveConfig{MaxScriptSize: 1 << 20, MaxScripts: 20, MaxRedirects: 4},
-		Relay:  RelayConfig{TLS: RelayTLSStartTLS},
+		Sieve: SieveConfig{MaxScriptSize: 1 << 20, MaxScripts: 20, MaxRedirects: 4,
+			VacationMinPeriod: Duration(24 * time.Hour)},
+		Relay: RelayConfig{TLS: RelayTLSStartTLS, MaxAge: Duration(5 * 24 * time.Hour),
+			MaxQueued: 256 << 20, MaxQueuedPerAccount: 16 << 20},
 		TLS:    TLSConfig{ACMEHTTP: ":80"},
 		Auth:   AuthConfig{TrustedNetworks: slices.Clone(DefaultTrustedNetworks)},
 		Limits: defaultLimits(),
@@ -521,6 +535,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Sieve.MaxRedirects < 0 {
 		return bad("sieve.max_redirects", "must not be negative, got %d", c.Sieve.MaxRedirects)
+	}
+	if c.Sieve.VacationMinPeriod < 0 {
+		return bad("sieve.vacation_min_period", "must not be negative, got %q", FormatDuration(time.Duration(c.Sieve.VacationMinPeriod)))
+	}
+	if c.Relay.MaxAge <= 0 {
+		return bad("relay.max_age", "must be greater than 0, got %q", FormatDuration(time.Duration(c.Relay.MaxAge)))
+	}
+	if c.Relay.MaxQueued < 0 || c.Relay.MaxQueuedPerAccount < 0 {
+		return bad("relay.max_queued", "must not be negative (0 turns the limit off)")
 	}
 	if err := checkListen(c.Relay.Address); err != nil {
 		return bad("relay.address", "%v", err)

@@ -139,6 +139,10 @@ max_script_size = {{size .Sieve.MaxScriptSize}}
 max_scripts = {{.Sieve.MaxScripts}}
 # Redirect actions one script may take for one message. Default: 4.
 max_redirects = {{.Sieve.MaxRedirects}}
+# Shortest time between two vacation replies to one sender; a script's
+# shorter :days or :seconds is raised to it (RFC 5230 §4.1). "0s" lets a
+# script answer every message. Default: "1d".
+vacation_min_period = {{dur .Sieve.VacationMinPeriod}}
 
 [relay]
 # SMTP relay ("host:port") that takes mail sent by filters (vacation
@@ -154,6 +158,16 @@ password = {{q .Relay.Password}}
 tls = {{q .Relay.TLS}}
 # Accept any certificate from the relay. Default: false.
 insecure_skip_verify = {{.Relay.InsecureSkipVerify}}
+# How long a queued message is tried before it fails; a redirect is then
+# bounced into the INBOX of the account that made it. Default: "5d".
+max_age = {{dur .Relay.MaxAge}}
+# Bytes queued for all accounts; past it a redirect keeps the message
+# instead and no vacation reply is sent. "0" turns the limit off.
+# Default: "256M".
+max_queued = {{size .Relay.MaxQueued}}
+# Bytes queued for one account, also bounded by its storage quota.
+# "0" turns the limit off. Default: "16M".
+max_queued_per_account = {{size .Relay.MaxQueuedPerAccount}}
 
 [tls]
 # Certificate chain (PEM, server certificate first) offered by every

@@ -46,6 +46,14 @@ type Options struct {
 	// Nudge is called after a delivery queued mail for the outbox
 	// (vacation replies, redirects); nil when nobody sends it now.
 	Nudge func()
+	// Relay says that a relay takes what the outbox sends. Without one
+	// nothing is queued, since it could never leave: a Sieve redirect
+	// keeps the message in the default mailbox instead, and no vacation
+	// reply is sent.
+	Relay bool
+	// OutboxLimits bound what filters queue; a redirect past them is kept
+	// instead, a vacation reply is not sent.
+	OutboxLimits store.OutboxLimits
 }
 
 // Agent delivers messages.
@@ -230,6 +238,34 @@ func (a *Agent) deliverOne(ctx context.Context, env *Envelope, rcpt string, acc 
 	}
 	a.log.Error("append", "id", env.ID, "account", acc.Address, "err", err)
 	return tempError(err)
+}
+
+// Return stores msg in the INBOX of an account as it is, outside its quota
+// and its filters: mail the account sent that came back (a bounce of a
+// redirect, a redirect that could not be sent at all) must end somewhere
+// once it was acknowledged, and must not be filtered into another redirect.
+// id names the message in logs. It fails with store.ErrNotFound when the
+// account is gone.
+func (a *Agent) Return(ctx context.Context, accountID int64, id string, msg []byte) error {
+	acc, err := a.st.AccountByID(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	mb, err := a.st.Mailbox(ctx, acc.ID, "INBOX")
+	if err != nil {
+		return err
+	}
+	ref, st, err := a.writeBody(ctx, &Envelope{ID: id}, bytes.NewReader(msg))
+	if err != nil {
+		return err
+	}
+	_, err = a.st.Append(ctx, acc.ID, []store.AppendMessage{{
+		MailboxID:    mb.ID,
+		Body:         ref,
+		InternalDate: time.Now(),
+		Structure:    st,
+	}}, false)
+	return err
 }
 
 // tempError is the temporary failure for a store error: 452 4.3.1

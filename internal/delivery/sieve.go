@@ -77,7 +77,24 @@ func (a *Agent) deliverFiltered(ctx context.Context, env *Envelope, rcpt string,
 		// better than a bounce.
 		return Errorf(550, [3]int{5, 7, 1}, "%s", res.RejectReason)
 	}
+	if !a.opts.Relay {
+		if len(res.Redirects) > 0 {
+			a.log.Warn("sieve: redirect needs a [relay]; keeping the message", "id", env.ID, "account", acc.Address,
+				"script", sc.Name, "rcpt", rcpt)
+			res = keepInstead(res)
+		}
+		if res.Vacation != nil {
+			res.Vacation, res.VacationSkipped = nil, "no [relay] to send it"
+		}
+	}
 	err = a.carryOut(ctx, env, rcpt, acc, folder, m, res)
+	if errors.Is(err, store.ErrOutboxFull) {
+		a.log.Warn("sieve: the outbox is full; keeping the message instead of redirecting it, and sending no vacation reply",
+			"id", env.ID, "account", acc.Address, "script", sc.Name, "rcpt", rcpt)
+		res = keepInstead(res)
+		res.Vacation = nil
+		err = a.carryOut(ctx, env, rcpt, acc, folder, m, res)
+	}
 	var fb errFallback
 	if errors.As(err, &fb) {
 		a.log.Warn("sieve script failed; keeping the message in INBOX", "id", env.ID, "account", acc.Address,
@@ -85,6 +102,18 @@ func (a *Agent) deliverFiltered(ctx context.Context, env *Envelope, rcpt string,
 		err = a.carryOut(ctx, env, rcpt, acc, folder, m, sieve.Fallback(fb.err))
 	}
 	return err
+}
+
+// keepInstead is res without its redirects; a message that no longer goes
+// anywhere is kept in the default mailbox, so that the redirect that could
+// not be made loses nothing.
+func keepInstead(res *sieve.Result) *sieve.Result {
+	r := *res
+	r.Redirects = nil
+	if len(r.Keeps) == 0 {
+		r.Keeps = []sieve.Keep{{Edits: len(r.Edits), Implicit: true}}
+	}
+	return &r
 }
 
 // filtered is one message as a script sees it.
@@ -171,8 +200,9 @@ func (a *Agent) carryOut(ctx context.Context, env *Envelope, rcpt string, acc *s
 		if env.From == "" {
 			from = ""
 		}
-		d.Outbox = append(d.Outbox, store.NewOutboxMessage{From: from, To: []string{rd.Address}, Data: buf.Bytes()})
+		d.Outbox = append(d.Outbox, store.NewOutboxMessage{Kind: store.OutboxRedirect, From: from, To: []string{rd.Address}, Data: buf.Bytes()})
 	}
+	d.OutboxLimits = a.opts.OutboxLimits
 	if res.Vacation != nil {
 		d.Vacation = append(d.Vacation, *res.Vacation)
 	} else if res.VacationSkipped != "" {
@@ -183,6 +213,8 @@ func (a *Agent) carryOut(ctx context.Context, env *Envelope, rcpt string, acc *s
 	case err == nil:
 	case errors.Is(err, store.ErrOverQuota):
 		return a.fullError()
+	case errors.Is(err, store.ErrOutboxFull):
+		return err
 	default:
 		a.log.Error("append", "id", env.ID, "account", acc.Address, "err", err)
 		return ErrTemporary
@@ -196,6 +228,9 @@ func (a *Agent) carryOut(ctx context.Context, env *Envelope, rcpt string, acc *s
 		folders = append(folders, name)
 	}
 	vacation := len(out.VacationSent) > 0 && out.VacationSent[0]
+	if out.VacationFull {
+		a.log.Warn("sieve: no vacation reply: the outbox is full", "id", env.ID, "account", acc.Address, "rcpt", rcpt)
+	}
 	a.log.Info("sieve", "id", env.ID, "rcpt", rcpt, "folders", strings.Join(folders, ","),
 		"redirects", len(d.Outbox), "vacation", vacation)
 	if (len(d.Outbox) > 0 || vacation) && a.opts.Nudge != nil {

@@ -22,6 +22,7 @@ func newSieveFixture(t *testing.T, opts delivery.Options) *fixture {
 	t.Helper()
 	f := newFixture(t, delivery.Options{})
 	opts.Sieve = sieve.New(f.st, sieve.Options{MaxRedirects: 2, Hostname: "mx.example.test"})
+	opts.Relay = true
 	if opts.SpoolDir == "" {
 		opts.SpoolDir = t.TempDir()
 	}
@@ -203,9 +204,10 @@ func TestSievePlusFolder(t *testing.T) {
 
 // relay is a fake SMTP relay on loopback.
 type relay struct {
-	mu   sync.Mutex
-	msgs []string // "from -> to: data"
-	got  chan struct{}
+	mu     sync.Mutex
+	msgs   []string // "from -> to: data"
+	got    chan struct{}
+	refuse func(to string) error // answers a RCPT; nil takes every one
 }
 
 func (r *relay) NewSession(c *smtp.Conn) (smtp.Session, error) { return &relaySession{r: r}, nil }
@@ -219,6 +221,11 @@ type relaySession struct {
 
 func (s *relaySession) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
 func (s *relaySession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if s.r.refuse != nil {
+		if err := s.r.refuse(to); err != nil {
+			return err
+		}
+	}
 	s.to = append(s.to, to)
 	return nil
 }
@@ -265,7 +272,7 @@ func TestVacationThroughRelay(t *testing.T) {
 	f := newFixture(t, delivery.Options{})
 	sender := sieve.NewSender(f.st, sieve.SenderOptions{Relay: addr, TLS: sieve.RelayNone, Hostname: "mx.example.test",
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Poll: 20 * time.Millisecond})
-	f.agent = delivery.New(f.st, f.dir, delivery.Options{SpoolDir: t.TempDir(), Nudge: sender.Nudge,
+	f.agent = delivery.New(f.st, f.dir, delivery.Options{SpoolDir: t.TempDir(), Nudge: sender.Nudge, Relay: true,
 		Sieve: sieve.New(f.st, sieve.Options{Hostname: "mx.example.test"})})
 	f.script(t, "alice@example.test", `require ["vacation", "copy"]; vacation :days 7 "I am away until Monday."; redirect :copy "archive@example.org";`)
 	sctx, cancel := context.WithCancel(ctx)
@@ -389,4 +396,168 @@ if envelope :detail "to" "lists" { fileinto :create "Lists"; }
 	if got := f.folders(t, "alice@example.test"); !strings.Contains(got, "Lists") {
 		t.Fatalf("folders %q, want the message in Lists", got)
 	}
+}
+
+// runSender runs an outbox sender through addr that returns failed
+// redirects with the fixture's agent, until the test ends.
+func (f *fixture) runSender(t *testing.T, addr string, giveUp time.Duration) *sieve.Sender {
+	t.Helper()
+	sender := sieve.NewSender(f.st, sieve.SenderOptions{Relay: addr, TLS: sieve.RelayNone, Hostname: "mx.example.test",
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Poll: 20 * time.Millisecond,
+		GiveUp: giveUp, Return: f.agent.Return})
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { sender.Run(sctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return sender
+}
+
+func (f *fixture) waitOutboxEmpty(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if q, _ := f.st.Outbox(ctx); len(q) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			q, _ := f.st.Outbox(ctx)
+			t.Fatalf("outbox not drained: %+v", q)
+		}
+	}
+}
+
+// TestRedirectRefusedIsBounced: a redirect keeps its quoted address on the
+// way to the relay (RFC 5321 §4.1.2), and when the relay refuses it the
+// acknowledged message comes back to the account that redirected it, as a
+// bounce (RFC 3464) that holds the message.
+func TestRedirectRefusedIsBounced(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{got: make(chan struct{}, 16), refuse: func(to string) error {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user here"}
+	}}
+	tl := &teeListener{Listener: l}
+	startRelay(t, tl, r)
+	f := newSieveFixture(t, delivery.Options{})
+	f.script(t, "alice@example.test", `redirect "\"x@elsewhere\"@loop.test";`)
+	f.runSender(t, l.Addr().String(), time.Hour)
+	if errs, err := f.agent.Deliver(ctx, env("alice@example.test"), strings.NewReader(msgText)); err != nil || errs[0] != nil {
+		t.Fatal(err, errs)
+	}
+	f.waitOutboxEmpty(t)
+	// go-smtp's server unquotes the path; the wire shows what was sent.
+	if wire := tl.received(); !strings.Contains(wire, "RCPT TO:<\"x@elsewhere\"@loop.test>\r\n") {
+		t.Errorf("relay received:\n%s", wire)
+	}
+	if got := f.folders(t, "alice@example.test"); got != "INBOX" {
+		t.Fatalf("folders %q, want the bounce in INBOX", got)
+	}
+	bounce := f.body(t, "alice@example.test", "INBOX")
+	for _, want := range []string{"Content-Type: multipart/report; report-type=delivery-status", "To: <alice@example.test>",
+		`Final-Recipient: rfc822; "x@elsewhere"@loop.test`, "Status: 5.1.1", "Diagnostic-Code: smtp; 550 5.1.1 no such user here",
+		"Content-Type: message/rfc822", "Delivered-To: alice@example.test", msgText} {
+		if !strings.Contains(bounce, want) {
+			t.Errorf("bounce lacks %q:\n%s", want, bounce)
+		}
+	}
+}
+
+// TestRedirectExpiredNullSenderIsKept: a redirected bounce (null sender)
+// that cannot be sent within the time allowed cannot be bounced; the message
+// itself is kept in the INBOX of the account that redirected it.
+func TestRedirectExpiredNullSenderIsKept(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // the relay is down
+	f := newSieveFixture(t, delivery.Options{})
+	f.script(t, "alice@example.test", `redirect "carol@example.org";`)
+	e := env("alice@example.test")
+	e.From = ""
+	if errs, err := f.agent.Deliver(ctx, e, strings.NewReader(msgText)); err != nil || errs[0] != nil {
+		t.Fatal(err, errs)
+	}
+	f.runSender(t, addr, 300*time.Millisecond)
+	f.waitOutboxEmpty(t)
+	if got := f.body(t, "alice@example.test", "INBOX"); !strings.HasSuffix(got, msgText) || strings.Contains(got, "delivery-status") {
+		t.Fatalf("INBOX holds %q, want the message itself", got)
+	}
+}
+
+// TestRedirectWithoutRelayIsKept: without a relay nothing is queued, since
+// it could never leave; the message a script redirects is kept instead.
+func TestRedirectWithoutRelayIsKept(t *testing.T) {
+	f := newFixture(t, delivery.Options{})
+	f.agent = delivery.New(f.st, f.dir, delivery.Options{SpoolDir: t.TempDir(),
+		Sieve: sieve.New(f.st, sieve.Options{Hostname: "mx.example.test"})})
+	f.script(t, "alice@example.test", `require "vacation"; vacation "away"; redirect "carol@example.org";`)
+	if errs, err := f.agent.Deliver(ctx, env("alice@example.test"), strings.NewReader(msgText)); err != nil || errs[0] != nil {
+		t.Fatal(err, errs)
+	}
+	if got := f.folders(t, "alice@example.test"); got != "INBOX" {
+		t.Fatalf("folders %q", got)
+	}
+	if q, _ := f.st.Outbox(ctx); len(q) != 0 {
+		t.Fatalf("queued without a relay: %+v", q)
+	}
+}
+
+// TestOutboxFullKeeps: a redirect past the outbox limits keeps the message
+// instead (it was acknowledged), and sends no vacation reply.
+func TestOutboxFullKeeps(t *testing.T) {
+	f := newSieveFixture(t, delivery.Options{OutboxLimits: store.OutboxLimits{PerAccount: 1000}})
+	f.script(t, "alice@example.test", `require "vacation"; vacation "away"; redirect "carol@example.org";`)
+	big := msgText + strings.Repeat("padding line\r\n", 100)
+	for i, msg := range []string{msgText, big} {
+		if errs, err := f.agent.Deliver(ctx, env("alice@example.test"), strings.NewReader(msg)); err != nil || errs[0] != nil {
+			t.Fatal(i, err, errs)
+		}
+	}
+	q, _ := f.st.Outbox(ctx)
+	if len(q) != 2 || q[0].Kind != store.OutboxRedirect || q[1].Kind != store.OutboxVacation {
+		t.Fatalf("outbox %+v", q)
+	}
+	if got := f.folders(t, "alice@example.test"); got != "INBOX" {
+		t.Fatalf("folders %q, want the big message kept", got)
+	}
+	if got := f.body(t, "alice@example.test", "INBOX"); !strings.HasSuffix(got, big) {
+		t.Fatalf("kept %q", got)
+	}
+}
+
+// teeListener records every byte its connections receive.
+type teeListener struct {
+	net.Listener
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *teeListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &teeConn{Conn: c, l: l}, nil
+}
+
+func (l *teeListener) received() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+type teeConn struct {
+	net.Conn
+	l *teeListener
+}
+
+func (c *teeConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.l.mu.Lock()
+	c.l.buf.Write(p[:n])
+	c.l.mu.Unlock()
+	return n, err
 }

@@ -163,12 +163,17 @@ type compiler struct {
 	actions  []actionSpec
 	included map[string]bool
 	count    int
+	// noRedirect refuses redirect: there is no relay to send it.
+	noRedirect bool
 }
 
 // compile parses src and loads it into the interpreter. With load set,
 // includes are resolved (at delivery); without, they are only checked.
 func compile(ctx context.Context, src []byte, load ScriptLoader) (*program, error) {
-	c := &compiler{ctx: ctx, load: load, included: map[string]bool{}}
+	return (&compiler{ctx: ctx, load: load, included: map[string]bool{}}).compile(src)
+}
+
+func (c *compiler) compile(src []byte) (*program, error) {
 	cmds, err := c.file(src, "", nil)
 	if err != nil {
 		return nil, err
@@ -417,6 +422,9 @@ func (c *compiler) block(cmds []parser.Cmd, req map[string]bool, name string, st
 			}
 			out = append(out, c.redirectCmd(cmd, spec, fields...))
 		case "redirect":
+			if c.noRedirect {
+				return nil, errorAt(cmd.Position, "redirect: this server has no relay ([relay] address) to send mail on with")
+			}
 			a, err := splitArgs(cmd, nil, map[string]bool{"copy": true})
 			if err != nil {
 				return nil, err

@@ -56,12 +56,19 @@ func Check(script []byte) error {
 	return err
 }
 
-// Check is Check with the Runtime's size limit.
+// Check is Check with the Runtime's limits: its script size, and no
+// redirect when no relay could send it (Options.NoRelay).
 func (r *Runtime) Check(script []byte) error {
 	if r.opts.MaxScriptSize > 0 && int64(len(script)) > r.opts.MaxScriptSize {
 		return fmt.Errorf("%w (%d bytes, at most %d)", ErrQuotaMaxSize, len(script), r.opts.MaxScriptSize)
 	}
-	return Check(script)
+	return r.check(script)
+}
+
+func (r *Runtime) check(script []byte) error {
+	c := &compiler{ctx: context.Background(), included: map[string]bool{}, noRedirect: r.opts.NoRelay}
+	_, err := c.compile(script)
+	return err
 }
 
 // mapErr turns the store's errors into this package's, keeping the detail
@@ -132,7 +139,7 @@ func (r *Runtime) Put(ctx context.Context, accountID int64, name string, script 
 	if err := r.HaveSpace(ctx, accountID, name, int64(len(script))); err != nil {
 		return err
 	}
-	if err := Check(script); err != nil {
+	if err := r.check(script); err != nil {
 		return err
 	}
 	return mapErr(r.st.PutSieveScript(ctx, accountID, name, script))

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"mailroom/internal/dsn"
 	"mailroom/internal/store"
 )
 
@@ -33,11 +35,19 @@ type SenderOptions struct {
 	Logger             *slog.Logger
 
 	// Back-off after a failed attempt: MinBackoff doubling up to
-	// MaxBackoff; a message still unsent GiveUp after it was queued is
-	// dropped with a log line.
+	// MaxBackoff. A message still unsent GiveUp after it was queued has
+	// failed, like one the relay refused (see Return).
 	MinBackoff time.Duration // default 1m
 	MaxBackoff time.Duration // default 1h
 	GiveUp     time.Duration // default 5 days
+	// Return stores a message in the INBOX of the account that queued a
+	// redirect that failed: a bounce (RFC 3464) to the redirect's sender,
+	// which is that account, or the message itself when the redirect had
+	// the null sender and so cannot be bounced. An acknowledged message
+	// thus always ends somewhere. Failed vacation replies and bounces
+	// are dropped. An error that is not store.ErrNotFound (the account is
+	// gone) leaves the message queued, to be returned later.
+	Return func(ctx context.Context, accountID int64, id string, msg []byte) error
 	// Poll is how often the queue is looked at without a Nudge (messages
 	// queued by other processes, retries). Default 30s.
 	Poll time.Duration
@@ -97,17 +107,20 @@ func (s *Sender) Nudge() {
 	}
 }
 
+// noRelayRecheck is how often a message queued while no relay is set is
+// looked at again: to send it soon after one is, or to expire it.
+const noRelayRecheck = time.Hour
+
 // Run sends queued mail until ctx ends.
 func (s *Sender) Run(ctx context.Context) error {
 	if s.opts.Relay == "" {
-		s.log.Warn("no [relay] address: mail from filters (vacation, redirect) stays queued")
+		s.log.Warn("no [relay] address: filters do not redirect or send vacation replies; mail queued earlier expires after " +
+			s.opts.GiveUp.String())
 	}
 	t := time.NewTicker(s.opts.Poll)
 	defer t.Stop()
 	for {
-		if s.opts.Relay != "" {
-			s.sendDue(ctx)
-		}
+		s.sendDue(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -136,12 +149,30 @@ func (s *Sender) sendDue(ctx context.Context) {
 	}
 }
 
+// errNoRelay is the failure of a message queued while no relay is set.
+var errNoRelay = errors.New("no [relay] address is configured")
+
 func (s *Sender) sendOne(ctx context.Context, m store.OutboxMessage) {
-	err := s.send(ctx, m)
-	log := s.log.With("outbox", m.ID, "from", m.From, "to", m.To, "attempt", m.Attempts)
+	log := s.log.With("outbox", m.ID, "kind", m.Kind, "from", m.From, "to", m.To, "attempt", m.Attempts)
 	// The outcome is recorded even when ctx ended mid-way.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	expired := time.Since(m.Queued) >= s.opts.GiveUp
+	if s.opts.Relay == "" {
+		if expired {
+			s.fail(rctx, log, m, errNoRelay, fmt.Sprintf("not sent within %s: %v", s.opts.GiveUp, errNoRelay))
+			return
+		}
+		next := time.Now().Add(noRelayRecheck)
+		if end := m.Queued.Add(s.opts.GiveUp); end.Before(next) {
+			next = end
+		}
+		if err := s.st.OutboxRetry(rctx, m.ID, next, errNoRelay.Error()); err != nil {
+			log.Error("outbox", "err", err)
+		}
+		return
+	}
+	err := s.send(ctx, m)
 	if err == nil {
 		if err := s.st.OutboxDone(rctx, m.ID); err != nil {
 			log.Error("outbox: sent, but not marked sent", "err", err)
@@ -151,23 +182,80 @@ func (s *Sender) sendOne(ctx context.Context, m store.OutboxMessage) {
 		return
 	}
 	var se *smtp.SMTPError
-	permanent := errors.As(err, &se) && se.Code >= 500
-	if permanent || time.Since(m.Queued) >= s.opts.GiveUp {
-		why := "relay refused it"
-		if !permanent {
-			why = fmt.Sprintf("not sent after %s", s.opts.GiveUp)
-		}
-		log.Error("outbox: giving up on a message: "+why, "queued", m.Queued, "err", err)
-		if err := s.st.OutboxDone(rctx, m.ID); err != nil {
-			log.Error("outbox", "err", err)
-		}
+	if errors.As(err, &se) && se.Code >= 500 {
+		s.fail(rctx, log, m, err, "the relay refused it")
 		return
 	}
+	if expired {
+		s.fail(rctx, log, m, err, fmt.Sprintf("not sent within %s", s.opts.GiveUp))
+		return
+	}
+	s.retry(rctx, log, m, err)
+}
+
+// retry records a failed attempt and when to make the next.
+func (s *Sender) retry(ctx context.Context, log *slog.Logger, m store.OutboxMessage, err error) {
 	next := time.Now().Add(s.backoff(m.Attempts))
-	log.Warn("outbox: relay failed; will retry", "next", next, "err", err)
-	if err := s.st.OutboxRetry(rctx, m.ID, next, err.Error()); err != nil {
+	log.Warn("outbox: not sent; will retry", "next", next, "err", err)
+	if err := s.st.OutboxRetry(ctx, m.ID, next, err.Error()); err != nil {
 		log.Error("outbox", "err", err)
 	}
+}
+
+// fail ends a message that will not be sent: a redirect goes back to the
+// account that made it (see SenderOptions.Return); anything else is
+// dropped.
+func (s *Sender) fail(ctx context.Context, log *slog.Logger, m store.OutboxMessage, err error, why string) {
+	if m.Kind == store.OutboxRedirect && s.opts.Return != nil {
+		msg, what := m.Data, "kept in the INBOX of the account that redirected it (a null sender gets no bounce)"
+		if m.From != "" {
+			msg, what = dsn.Build(s.report(m, err)), "bounced to the INBOX of the account that redirected it"
+		}
+		rerr := s.opts.Return(ctx, m.AccountID, fmt.Sprintf("outbox-%d", m.ID), msg)
+		switch {
+		case rerr == nil:
+			log.Warn("outbox: not sent: "+why+"; "+what, "queued", m.Queued, "err", err)
+		case errors.Is(rerr, store.ErrNotFound):
+			log.Error("outbox: not sent: "+why+"; the account that redirected it is gone, so it is dropped",
+				"queued", m.Queued, "err", err)
+		default:
+			log.Error("outbox: not sent: "+why+"; returning it failed too", "err", err, "return_err", rerr)
+			s.retry(ctx, log, m, rerr)
+			return
+		}
+	} else {
+		log.Error("outbox: giving up on a message: "+why, "queued", m.Queued, "err", err)
+	}
+	if err := s.st.OutboxDone(ctx, m.ID); err != nil {
+		log.Error("outbox", "err", err)
+	}
+}
+
+// report is the bounce of a failed message: every recipient failed alike
+// (the relay takes one transaction per message).
+func (s *Sender) report(m store.OutboxMessage, err error) dsn.Report {
+	// RFC 3463 X.4.7: delivery time expired.
+	rc := dsn.Recipient{Status: "5.4.7", Diagnostic: err.Error()}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		rc.Diagnostic = strings.TrimSpace(fmt.Sprintf("%d %s", se.Code, se.Message))
+		if e := se.EnhancedCode; e != (smtp.EnhancedCode{}) && e != smtp.NoEnhancedCode && se.Code >= 500 {
+			rc.Status = fmt.Sprintf("%d.%d.%d", e[0], e[1], e[2])
+			rc.Diagnostic = strings.TrimSpace(fmt.Sprintf("%d %s %s", se.Code, rc.Status, se.Message))
+		} else if se.Code >= 500 {
+			rc.Status = "5.0.0"
+		}
+		if host, _, herr := net.SplitHostPort(s.opts.Relay); herr == nil {
+			rc.RemoteMTA = host
+		}
+	}
+	r := dsn.Report{ReportingMTA: s.opts.Hostname, To: m.From, Arrival: m.Queued, Original: m.Data}
+	for _, to := range m.To {
+		c := rc
+		c.Address = to
+		r.Recipients = append(r.Recipients, c)
+	}
+	return r
 }
 
 // backoff is the wait after the attempt-th failed attempt.

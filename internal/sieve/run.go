@@ -12,6 +12,7 @@ import (
 
 	"github.com/migadu/go-sieve/interp"
 
+	"mailroom/internal/directory"
 	"mailroom/internal/store"
 )
 
@@ -23,12 +24,26 @@ type Options struct {
 	Hostname      string
 	Timeout       time.Duration // one script run; 0: DefaultTimeout
 	Logger        *slog.Logger
+	// VacationMinPeriod is the shortest time between two vacation replies
+	// to one sender: a script's shorter :days or :seconds is raised to it
+	// (RFC 5230 §4.1). 0: DefaultVacationMinPeriod; negative: no minimum.
+	VacationMinPeriod time.Duration
+	// OwnsAddress says whether addr is one of the account's own addresses
+	// (the account itself, an alias of it, or a plus-form of either). A
+	// vacation reply is sent From such an address only; nil accepts the
+	// account's address and its plus-forms.
+	OwnsAddress func(ctx context.Context, acc *store.Account, addr string) (bool, error)
+	// NoRelay says that no relay sends the outbox: Put and Check refuse a
+	// script that redirects, since it could never send the mail on.
+	NoRelay bool
 }
 
 // Defaults.
 const (
 	DefaultMaxRedirects = 4
 	DefaultTimeout      = 10 * time.Second
+	// DefaultVacationMinPeriod is RFC 5230 §4.1's suggested minimum.
+	DefaultVacationMinPeriod = 24 * time.Hour
 	// maxBodyScan bounds what the body test (RFC 5173) reads.
 	maxBodyScan = 8 << 20
 	// maxHops is the number of Received fields at which a message is taken
@@ -58,6 +73,9 @@ func New(st store.Store, opts Options) *Runtime {
 	}
 	if opts.Hostname == "" {
 		opts.Hostname = "localhost"
+	}
+	if opts.VacationMinPeriod == 0 {
+		opts.VacationMinPeriod = DefaultVacationMinPeriod
 	}
 	return &Runtime{st: st, opts: opts, log: opts.Logger}
 }
@@ -180,7 +198,7 @@ func (r *Runtime) Run(ctx context.Context, in *Input) (res *Result) {
 		res.addKeep(Keep{Flags: store.NormalizeFlags(d.Flags), Edits: len(res.Edits), Implicit: true})
 	}
 	if pol.vacation != nil {
-		res.Vacation, res.VacationSkipped = r.vacation(in, fields, pol.vacation)
+		res.Vacation, res.VacationSkipped = r.vacation(ctx, in, fields, pol.vacation)
 	}
 	return res
 }
@@ -364,12 +382,16 @@ func oneLineReason(s string) string {
 	return s
 }
 
-// parseAddr validates an addr-spec (RFC 5322 §3.4.1) and returns it.
+// parseAddr validates an addr-spec (RFC 5322 §3.4.1) and returns it as an
+// SMTP path: net/mail unquotes the local part, so a local part that is not
+// a Dot-string is quoted again (RFC 5321 §4.1.2), or `"x@elsewhere"@loop.test`
+// would reach the relay as x@elsewhere@loop.test.
 func parseAddr(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || !strings.Contains(a.Address, "@") {
 		return "", fmt.Errorf("bad address %q", s)
 	}
-	return a.Address, nil
+	at := strings.LastIndexByte(a.Address, '@')
+	return directory.Address{Local: a.Address[:at], Domain: a.Address[at+1:]}.String(), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"mailroom/internal/store"
 	"mailroom/internal/store/sqlite"
@@ -118,6 +119,9 @@ func TestScripts(t *testing.T) {
 		{name: "copy", script: `require ["fileinto", "copy"]; fileinto :copy "Archive";`, want: "keep:Archive keep:(default)"},
 		{name: "redirect copy", script: `require "copy"; redirect :copy "carol@example.org";`, want: "keep:(default) redirect:carol@example.org"},
 		{name: "redirect", script: `redirect "carol@example.org"; redirect "CAROL@example.org";`, want: "redirect:carol@example.org"},
+		{name: "redirect quoted", script: `redirect "\"x@elsewhere\"@loop.test";`, want: `redirect:"x@elsewhere"@loop.test`},
+		{name: "redirect quoted space", script: `redirect "\"john smith\"@example.org";`, want: `redirect:"john smith"@example.org`},
+		{name: "redirect quoted atom", script: `redirect "\"carol\"@example.org";`, want: `redirect:carol@example.org`},
 		{name: "envelope", script: `require ["envelope", "fileinto"]; if envelope :domain "from" "example.org" { fileinto "Archive"; }`, want: "keep:Archive"},
 		{name: "envelope to", script: `require ["envelope", "fileinto"]; if envelope :localpart "to" "alice+lists" { fileinto "Archive"; }`, want: "keep:Archive"},
 		{name: "subaddress detail", script: `require ["envelope", "subaddress", "fileinto", "variables"];
@@ -211,7 +215,7 @@ Regards";`, "bob@example.org", "alice@example.test", plainMsg)
 		t.Errorf("reply %+v", v)
 	}
 	res = run(t, r, acc, `require ["vacation", "vacation-seconds"]; vacation :seconds 0 :subject "Away" :handle "h" "x";`, "bob@example.org", "alice@example.test", plainMsg)
-	if v := res.Vacation; v == nil || v.Period != 0 || v.Handle != "h:h" || !strings.Contains(string(v.Message.Data), "Subject: Away\r\n") {
+	if v := res.Vacation; v == nil || v.Period != DefaultVacationMinPeriod || v.Handle != "h:h" || !strings.Contains(string(v.Message.Data), "Subject: Away\r\n") {
 		t.Fatalf("seconds: %+v", res)
 	}
 	// Auto-Submitted other than "no" gets no reply.
@@ -222,6 +226,65 @@ Regards";`, "bob@example.org", "alice@example.test", plainMsg)
 	res = run(t, r, acc, `require "vacation"; vacation "x";`, "bob@example.org", "alice@example.test", "Precedence: bulk\r\n"+plainMsg)
 	if res.Vacation != nil {
 		t.Fatalf("precedence bulk: %+v", res)
+	}
+}
+
+// TestVacationPeriod: a period below the minimum is raised to it (RFC 5230
+// §4.1); a negative minimum lets a script reply to every message.
+func TestVacationPeriod(t *testing.T) {
+	tests := []struct {
+		min    time.Duration
+		script string
+		want   time.Duration
+	}{
+		{0, `vacation :seconds 0 "x";`, 24 * time.Hour},
+		{0, `vacation :seconds 60 "x";`, 24 * time.Hour},
+		{0, `vacation :days 3 "x";`, 72 * time.Hour},
+		{0, `vacation "x";`, 7 * 24 * time.Hour},
+		{time.Hour, `vacation :seconds 60 "x";`, time.Hour},
+		{time.Hour, `vacation :seconds 7200 "x";`, 2 * time.Hour},
+		{-1, `vacation :seconds 0 "x";`, 0},
+	}
+	for _, tt := range tests {
+		r, acc := newRuntime(t, Options{VacationMinPeriod: tt.min})
+		res := run(t, r, acc, `require ["vacation", "vacation-seconds"]; `+tt.script, "bob@example.org", "alice@example.test", plainMsg)
+		if res.Vacation == nil || res.Vacation.Period != tt.want {
+			t.Errorf("min %v, %s: got %+v, want period %v", tt.min, tt.script, res.Vacation, tt.want)
+		}
+	}
+}
+
+// TestVacationFrom: a reply goes From the account's own addresses only;
+// another :from, or an address named only by :addresses, would forge it.
+func TestVacationFrom(t *testing.T) {
+	owns := func(_ context.Context, acc *store.Account, addr string) (bool, error) {
+		return acc.Address == "alice@example.test" && strings.EqualFold(addr, "sales@example.test"), nil
+	}
+	r, acc := newRuntime(t, Options{OwnsAddress: owns})
+	toTeam := strings.Replace(plainMsg, "To: alice@", "To: team@", 1)
+	tests := []struct {
+		name, script, msg, to, want string
+	}{
+		{"no from", `vacation "x";`, plainMsg, "alice@example.test", "<alice@example.test>"},
+		{"own", `vacation :from "alice@example.test" "x";`, plainMsg, "alice@example.test", "<alice@example.test>"},
+		{"plus form", `vacation :from "Alice <alice+away@example.test>" "x";`, plainMsg, "alice@example.test", `"Alice" <alice+away@example.test>`},
+		{"alias", `vacation :from "Sales <sales@example.test>" "x";`, plainMsg, "alice@example.test", `"Sales" <sales@example.test>`},
+		{"forged", `vacation :seconds 0 :from "ceo@bank.example" "x";`, plainMsg, "alice@example.test", "<alice@example.test>"},
+		{"forged name", `vacation :from "CEO <ceo@bank.example>" "x";`, plainMsg, "alice@example.test", "<alice@example.test>"},
+		{"addresses not own", `vacation :addresses "carol@example.org" "x";`, toTeam, "alice@example.test", "<alice@example.test>"},
+		{"addresses alias", `vacation :addresses "sales@example.test" "x";`,
+			strings.Replace(plainMsg, "To: alice@", "To: sales@", 1), "alice@example.test", "<sales@example.test>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := run(t, r, acc, `require ["vacation", "vacation-seconds"]; `+tt.script, "bob@example.org", tt.to, tt.msg)
+			if res.Vacation == nil {
+				t.Fatalf("no reply: %+v", res)
+			}
+			if data := string(res.Vacation.Message.Data); !strings.Contains(data, "From: "+tt.want+"\r\n") {
+				t.Errorf("want From: %s in\n%s", tt.want, data)
+			}
+		})
 	}
 }
 
@@ -335,6 +398,30 @@ func TestManage(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := r.Delete(ctx, acc.ID, "two"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNoRelayRefusesRedirect: without a relay a script that redirects is
+// refused when it is stored or checked, with where the redirect is.
+func TestNoRelayRefusesRedirect(t *testing.T) {
+	r, acc := newRuntime(t, Options{NoRelay: true})
+	script := []byte("require \"fileinto\";\nif header :contains \"subject\" \"x\" {\n  redirect \"carol@example.org\";\n}\n")
+	for name, err := range map[string]error{"put": r.Put(ctx, acc.ID, "fwd", script), "check": r.Check(script)} {
+		var ce *CheckError
+		if !errors.As(err, &ce) || ce.Line != 3 || !strings.Contains(ce.Msg, "relay") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if list, _ := r.List(ctx, acc.ID); len(list) != 0 {
+		t.Fatalf("stored: %+v", list)
+	}
+	if err := r.Put(ctx, acc.ID, "file", []byte(`require "fileinto"; fileinto "Archive";`)); err != nil {
+		t.Fatal(err)
+	}
+	// With a relay the same script is fine.
+	r2, acc2 := newRuntime(t, Options{})
+	if err := r2.Put(ctx, acc2.ID, "fwd", script); err != nil {
 		t.Fatal(err)
 	}
 }

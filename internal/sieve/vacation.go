@@ -2,6 +2,7 @@ package sieve
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,7 +20,7 @@ var wordDecoder = &mime.WordDecoder{}
 // vacation decides whether a vacation action sends a reply (RFC 5230 §4,
 // RFC 3834 §2) and builds it. The once-per-period rule is the store's, at
 // commit.
-func (r *Runtime) vacation(in *Input, fields []field, v *vacationCall) (*store.VacationReply, string) {
+func (r *Runtime) vacation(ctx context.Context, in *Input, fields []field, v *vacationCall) (*store.VacationReply, string) {
 	sender := in.From
 	if sender == "" {
 		return nil, "null sender"
@@ -92,9 +93,31 @@ func (r *Runtime) vacation(in *Input, fields []field, v *vacationCall) (*store.V
 		return nil, "recipient not in To/Cc"
 	}
 
-	from := matched
+	// The reply comes From the address the message reached (RFC 5230
+	// §5.4 errata 2035) when it is the account's own; an address named
+	// only by :addresses, or a :from that is not the account's, could be
+	// anybody's, and a reply from it would be forged (RFC 5230 §4.3
+	// leaves the check to the implementation).
+	from := in.Account.Address
+	if r.owns(ctx, in, matched) {
+		from = matched
+	}
 	if v.spec.from && strings.TrimSpace(v.from) != "" {
-		from = strings.TrimSpace(v.from)
+		want := strings.TrimSpace(v.from)
+		addr := want
+		if a, err := mail.ParseAddress(want); err == nil {
+			addr = a.Address
+		}
+		if r.owns(ctx, in, addr) {
+			from = want
+		} else {
+			r.log.Warn("sieve: vacation :from is not one of the account's addresses; replying from "+from,
+				"account", in.Account.Address, "from", want)
+		}
+	}
+	period := time.Duration(v.spec.period) * time.Second
+	if min := r.opts.VacationMinPeriod; period < min {
+		period = min
 	}
 	subject := v.subject
 	if !v.spec.subject {
@@ -152,10 +175,37 @@ func (r *Runtime) vacation(in *Input, fields []field, v *vacationCall) (*store.V
 	return &store.VacationReply{
 		Handle: handle,
 		Sender: sender,
-		Period: time.Duration(v.spec.period) * time.Second,
+		Period: period,
 		// RFC 5230 §5.1 / RFC 3834 §3.3: the reply's envelope sender is null.
 		Message: store.NewOutboxMessage{From: "", To: []string{sender}, Data: b.Bytes()},
 	}, ""
+}
+
+// owns says whether addr is the account's own: the envelope recipient the
+// message reached, the account's address or a plus-form of it, or what
+// Options.OwnsAddress accepts.
+func (r *Runtime) owns(ctx context.Context, in *Input, addr string) bool {
+	addr = strings.TrimSpace(addr)
+	if addr == "" {
+		return false
+	}
+	if strings.EqualFold(addr, in.To) || strings.EqualFold(addr, in.Account.Address) {
+		return true
+	}
+	if user, domain, ok := strings.Cut(addr, "@"); ok {
+		if i := strings.IndexByte(user, '+'); i > 0 && strings.EqualFold(user[:i]+"@"+domain, in.Account.Address) {
+			return true
+		}
+	}
+	if r.opts.OwnsAddress == nil {
+		return false
+	}
+	ok, err := r.opts.OwnsAddress(ctx, in.Account, addr)
+	if err != nil {
+		r.log.Error("sieve: vacation: looking up an address", "account", in.Account.Address, "addr", addr, "err", err)
+		return false
+	}
+	return ok
 }
 
 // crlf makes every line ending CRLF.

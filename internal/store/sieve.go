@@ -20,18 +20,45 @@ type SieveScript struct {
 	Updated time.Time
 }
 
+// ErrOutboxFull is returned when queueing would pass an OutboxLimits
+// bound; nothing was changed.
+var ErrOutboxFull = errors.New("outbox full")
+
+// Outbox message kinds: what becomes of a message that cannot be sent.
+const (
+	// OutboxRedirect is a message someone else sent, passed on by a
+	// filter: on failure it is bounced or kept, never dropped.
+	OutboxRedirect = "redirect"
+	// OutboxVacation is an auto-reply: on failure it is dropped.
+	OutboxVacation = "vacation"
+	// OutboxDSN is a delivery status notification (RFC 3464): on failure
+	// it is dropped (a bounce is never bounced).
+	OutboxDSN = "dsn"
+)
+
 // NewOutboxMessage is a message that filters send (a vacation reply, a
 // redirect), to be handed to the relay.
 type NewOutboxMessage struct {
+	Kind string   // OutboxRedirect, OutboxVacation, OutboxDSN; "" is OutboxRedirect
 	From string   // envelope sender; "" for the null sender
 	To   []string // envelope recipients
 	Data []byte   // the whole message, CRLF line endings
+}
+
+// OutboxLimits bound what a delivery may queue: the bytes queued for one
+// account (further bounded by the account's storage quota, so that mail a
+// filter sends cannot hold more than the account could store) and for all
+// accounts. 0 is no limit.
+type OutboxLimits struct {
+	PerAccount int64
+	Total      int64
 }
 
 // OutboxMessage is a queued outgoing message.
 type OutboxMessage struct {
 	ID          int64
 	AccountID   int64
+	Kind        string // as NewOutboxMessage.Kind; never ""
 	From        string
 	To          []string
 	Data        []byte
@@ -60,12 +87,17 @@ type FilteredDelivery struct {
 	EnforceQuota bool
 	Outbox       []NewOutboxMessage
 	Vacation     []VacationReply
+	// OutboxLimits bound Outbox and Vacation: past them the delivery
+	// fails with ErrOutboxFull when it has Outbox messages, and vacation
+	// replies are not queued (FilteredResult.VacationFull).
+	OutboxLimits OutboxLimits
 }
 
 // FilteredResult is the outcome of DeliverFiltered.
 type FilteredResult struct {
 	Appended     []AppendResult
-	VacationSent []bool // per FilteredDelivery.Vacation: false when one was sent within its period
+	VacationSent []bool // per FilteredDelivery.Vacation: false when one was sent within its period, or the outbox was full
+	VacationFull bool   // a reply was due but not queued: the outbox limits
 }
 
 // SieveStore keeps Sieve scripts, the outbox of mail that filters send and

@@ -186,6 +186,11 @@ var migrations = []string{
 		id   TEXT PRIMARY KEY,
 		data BLOB NOT NULL
 	);`,
+	// What an outbox message is (store.Outbox* kinds) decides what
+	// happens when it cannot be sent; the per-account index serves the
+	// outbox limits (store.OutboxLimits).
+	`ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+	CREATE INDEX outbox_account ON outbox (account_id);`,
 }
 
 // deletedTerm selects messages flagged \Deleted (flags are space-separated).

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -157,7 +158,31 @@ func (s *Store) DeliverFiltered(ctx context.Context, accountID int64, d store.Fi
 			after = func() { s.hub.Notify(accountID) }
 		}
 		now := time.Now()
+		room := int64(-1) // bytes the limits leave; -1 until needed, then math.MaxInt64 when unlimited
+		fits := func(n int) (bool, error) {
+			if room < 0 {
+				var err error
+				if room, err = s.outboxRoom(tx, accountID, d.OutboxLimits); err != nil {
+					return false, err
+				}
+			}
+			if int64(n) > room {
+				return false, nil
+			}
+			room -= int64(n)
+			return true, nil
+		}
 		for _, m := range d.Outbox {
+			ok, err := fits(len(m.Data))
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, fmt.Errorf("%w: %d bytes to queue", store.ErrOutboxFull, len(m.Data))
+			}
+			if m.Kind == "" {
+				m.Kind = store.OutboxRedirect
+			}
 			if err := queueOutbox(tx, accountID, m, now); err != nil {
 				return nil, err
 			}
@@ -173,6 +198,17 @@ func (s *Store) DeliverFiltered(ctx context.Context, accountID int64, d store.Fi
 			if err == nil && now.Before(time.UnixMilli(sent).Add(v.Period)) {
 				continue
 			}
+			// A reply that does not fit is not recorded either: the next
+			// message may get one when the outbox has drained.
+			ok, err := fits(len(v.Message.Data))
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				res.VacationFull = true
+				continue
+			}
+			v.Message.Kind = store.OutboxVacation
 			if _, err := tx.Exec(`INSERT INTO sieve_vacation (account_id, handle, sender, sent) VALUES (?, ?, ?, ?)
 				ON CONFLICT (account_id, handle, sender) DO UPDATE SET sent = excluded.sent`,
 				accountID, v.Handle, sender, now.UnixMilli()); err != nil {
@@ -191,23 +227,61 @@ func (s *Store) DeliverFiltered(ctx context.Context, accountID int64, d store.Fi
 	return res, nil
 }
 
+// outboxRoom is how many more bytes the account may queue under l: the
+// least of what the per-account and total limits and the account's storage
+// quota leave (math.MaxInt64 when nothing bounds it, 0 when full).
+func (s *Store) outboxRoom(tx *wtx, accountID int64, l store.OutboxLimits) (int64, error) {
+	room := int64(math.MaxInt64)
+	a, err := scanAccount(tx.QueryRow("SELECT "+accountCols+" FROM accounts WHERE id = ?", accountID))
+	if err != nil {
+		return 0, notFound(err, fmt.Sprintf("account #%d", accountID))
+	}
+	per := l.PerAccount
+	if q := s.Limits(a).Bytes; q > 0 && (per <= 0 || q < per) {
+		per = q
+	}
+	if per > 0 {
+		var used int64
+		if err := tx.QueryRow("SELECT coalesce(sum(length(data)), 0) FROM outbox WHERE account_id = ?", accountID).Scan(&used); err != nil {
+			return 0, err
+		}
+		room = min(room, max(per-used, 0))
+	}
+	if l.Total > 0 {
+		var used int64
+		if err := tx.QueryRow("SELECT coalesce(sum(length(data)), 0) FROM outbox").Scan(&used); err != nil {
+			return 0, err
+		}
+		room = min(room, max(l.Total-used, 0))
+	}
+	return room, nil
+}
+
 func queueOutbox(tx *wtx, accountID int64, m store.NewOutboxMessage, now time.Time) error {
 	if len(m.To) == 0 {
 		return fmt.Errorf("store: outbox message without recipients")
 	}
-	_, err := tx.Exec(`INSERT INTO outbox (account_id, mail_from, rcpt_to, data, queued, next_attempt)
-		VALUES (?, ?, ?, ?, ?, ?)`, accountID, m.From, strings.Join(m.To, "\n"), m.Data, now.UnixMilli(), now.UnixMilli())
+	if m.Kind == "" {
+		m.Kind = store.OutboxRedirect
+	}
+	_, err := tx.Exec(`INSERT INTO outbox (account_id, kind, mail_from, rcpt_to, data, queued, next_attempt)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, accountID, m.Kind, m.From, strings.Join(m.To, "\n"), m.Data, now.UnixMilli(), now.UnixMilli())
 	return err
 }
 
-const outboxCols = "id, account_id, mail_from, rcpt_to, data, queued, attempts, next_attempt, last_error"
+const outboxCols = "id, account_id, kind, mail_from, rcpt_to, data, queued, attempts, next_attempt, last_error"
 
 func scanOutbox(rows *sql.Rows) (store.OutboxMessage, error) {
 	var m store.OutboxMessage
 	var to string
 	var queued, next int64
-	if err := rows.Scan(&m.ID, &m.AccountID, &m.From, &to, &m.Data, &queued, &m.Attempts, &next, &m.LastError); err != nil {
+	if err := rows.Scan(&m.ID, &m.AccountID, &m.Kind, &m.From, &to, &m.Data, &queued, &m.Attempts, &next, &m.LastError); err != nil {
 		return m, err
+	}
+	if m.Kind == "" {
+		// Queued before kinds were recorded: handled as a redirect, the
+		// kind whose failure loses nothing.
+		m.Kind = store.OutboxRedirect
 	}
 	m.To = strings.Split(to, "\n")
 	m.Queued = time.UnixMilli(queued)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -184,6 +185,92 @@ func testFilteredDelivery(t *testing.T, open Opener) {
 		t.Fatalf("outbox has %d", len(queued))
 	}
 	wantClean(t, s)
+}
+
+// testOutboxLimits: what filters queue is bounded per account (and by the
+// account's storage quota) and in total. A redirect that does not fit fails
+// the whole delivery with ErrOutboxFull and changes nothing; a vacation
+// reply that does not fit is neither queued nor recorded.
+func testOutboxLimits(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	b, err := s.CreateAccount(ctx, store.NewAccount{Address: "bob@example.test", PasswordHash: "x",
+		QuotaBytes: 150, QuotaMessages: store.QuotaDefault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox := mailbox(t, s, a, "INBOX")
+	ref := Put(t, s, "body")
+	data := func(n int) []byte { return []byte(strings.Repeat("x", n)) }
+	redirect := func(acc *store.Account, n int, l store.OutboxLimits, keep bool) error {
+		d := store.FilteredDelivery{
+			Outbox:       []store.NewOutboxMessage{{From: acc.Address, To: []string{"fwd@example.org"}, Data: data(n)}},
+			OutboxLimits: l,
+		}
+		if keep {
+			d.Messages = []store.AppendMessage{{MailboxID: mailbox(t, s, acc, "INBOX").ID, Body: ref}}
+		}
+		_, err := s.DeliverFiltered(ctx, acc.ID, d)
+		return err
+	}
+	per := store.OutboxLimits{PerAccount: 300}
+	if err := redirect(a, 200, per, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := redirect(a, 100, per, false); err != nil {
+		t.Fatal(err)
+	}
+	// Full: nothing of the delivery happens, not even its copy.
+	if err := redirect(a, 1, per, true); !errors.Is(err, store.ErrOutboxFull) {
+		t.Fatalf("past the per-account limit: %v", err)
+	}
+	if msgs, _ := s.Messages(ctx, a.ID, inbox.ID, 1); len(msgs) != 0 {
+		t.Fatalf("copy stored by a failed delivery: %+v", msgs)
+	}
+	// Bob's quota (150 bytes) bounds his outbox below the per-account limit.
+	if err := redirect(b, 151, per, false); !errors.Is(err, store.ErrOutboxFull) {
+		t.Fatalf("past the quota: %v", err)
+	}
+	if err := redirect(b, 150, per, false); err != nil {
+		t.Fatal(err)
+	}
+	// The total counts every account's queue: 450 queued.
+	if err := redirect(b, 0, store.OutboxLimits{Total: 450}, false); err != nil {
+		t.Fatalf("empty message at the total: %v", err)
+	}
+	if err := redirect(a, 1, store.OutboxLimits{Total: 450}, false); !errors.Is(err, store.ErrOutboxFull) {
+		t.Fatalf("past the total: %v", err)
+	}
+	// A vacation reply that does not fit is not sent and not recorded.
+	vac := store.VacationReply{Handle: "h", Sender: "carol@example.org", Period: time.Hour,
+		Message: store.NewOutboxMessage{To: []string{"carol@example.org"}, Data: data(10)}}
+	res, err := s.DeliverFiltered(ctx, a.ID, store.FilteredDelivery{Vacation: []store.VacationReply{vac}, OutboxLimits: per})
+	if err != nil || res.VacationSent[0] || !res.VacationFull {
+		t.Fatalf("vacation past the limit: %+v %v", res, err)
+	}
+	queued, err := s.Outbox(ctx)
+	if err != nil || len(queued) != 4 {
+		t.Fatalf("outbox %d %v", len(queued), err)
+	}
+	// Room again after one is sent: the reply now goes, and is recorded.
+	if err := s.OutboxDone(ctx, queued[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.DeliverFiltered(ctx, a.ID, store.FilteredDelivery{Vacation: []store.VacationReply{vac}, OutboxLimits: per})
+	if err != nil || !res.VacationSent[0] || res.VacationFull {
+		t.Fatalf("vacation with room: %+v %v", res, err)
+	}
+	res, err = s.DeliverFiltered(ctx, a.ID, store.FilteredDelivery{Vacation: []store.VacationReply{vac}, OutboxLimits: per})
+	if err != nil || res.VacationSent[0] || res.VacationFull {
+		t.Fatalf("vacation within its period: %+v %v", res, err)
+	}
+	queued, _ = s.Outbox(ctx)
+	kinds := map[string]int{}
+	for _, q := range queued {
+		kinds[q.Kind]++
+	}
+	if kinds[store.OutboxRedirect] != 3 || kinds[store.OutboxVacation] != 1 || len(kinds) != 2 {
+		t.Fatalf("kinds %v", kinds)
+	}
 }
 
 // Over quota nothing happens: no copy, no outgoing mail, no vacation record.

@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"FilteredDelivery", testFilteredDelivery},
 		{"FilteredAllOrNothing", testFilteredAllOrNothing},
 		{"Outbox", testOutbox},
+		{"OutboxLimits", testOutboxLimits},
 		{"ChangedSince", testChangedSince},
 		{"ExpungeDeleted", testExpungeDeleted},
 		{"SCRAMKeys", testSCRAM},
