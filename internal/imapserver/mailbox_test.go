@@ -95,6 +95,13 @@ func TestMailboxCommands(t *testing.T) {
 		`* LIST (\HasNoChildren) "/" &ZeVnLIqe-`,
 	)
 	c.expect(`LIST "" ""`, "OK", `* LIST (\Noselect) "/" ""`)
+	// "~" is an atom character: ~foo is a pattern, not a literal8
+	// (RFC 3501 §9 list-mailbox; literal8 is only APPEND data, RFC 3516).
+	c.expect(`LIST "" ~foo`, "OK")
+	c.ok(`CREATE ~peter`)
+	c.expect(`LIST "" ~pet*`, "OK", `* LIST (\HasNoChildren) "/" ~peter`)
+	c.expect(`LIST ~ ~peter`, "OK")
+	c.ok(`DELETE ~peter`)
 	c.expect(`LIST "" "%"`, "OK",
 		`* LIST (\HasNoChildren) "/" INBOX`,
 		`* LIST (\HasNoChildren \Archive) "/" Archive`,

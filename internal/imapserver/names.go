@@ -84,9 +84,11 @@ func (s *session) lookupMailbox(name string, tryCreate bool) (*store.Mailbox, er
 }
 
 // listArg reads a LIST reference or pattern: a string, or bare characters
-// accepted by valid (UTF-8 allowed).
+// accepted by valid (UTF-8 allowed). "~" is one of those (an ATOM-CHAR,
+// RFC 3501 §9): a literal8 is APPEND data only (RFC 3516 §4.2), so "~foo"
+// is a pattern.
 func (s *session) listArg(valid func(byte) bool) (string, bool) {
-	if b, _ := s.dec.Peek(); b == '"' || b == '{' || b == '~' {
+	if b, _ := s.dec.Peek(); b == '"' || b == '{' {
 		return s.dec.String()
 	}
 	return s.dec.TokenUTF8("a mailbox pattern", valid)
