@@ -170,6 +170,16 @@ func (s *session) list(ref string, patterns []string, o listOptions) error {
 		return err
 	}
 	entries := buildEntries(mbs)
+	var subscribed []string
+	if o.subscribed {
+		// The subscription list holds names that no longer exist, or
+		// never did (RFC 9051 §6.3.7): LSUB and LIST (SUBSCRIBED) show
+		// them too (RFC 5258 §3.1, \NonExistent).
+		if subscribed, err = s.srv.st.Subscriptions(s.ctx, s.acct.ID); err != nil {
+			return err
+		}
+		addSubscriptions(entries, subscribed)
+	}
 	var matchers []*pattern
 	for _, p := range patterns {
 		if p == "" {
@@ -195,33 +205,45 @@ func (s *session) list(ref string, patterns []string, o listOptions) error {
 		}
 		return names[i] < names[j]
 	})
-	for _, n := range names {
-		e := entries[n]
-		matched := false
+	matches := func(n string) bool {
 		for _, m := range matchers {
 			if m.match(n) {
-				matched = true
-				break
+				return true
 			}
 		}
-		if !matched {
+		return false
+	}
+	// hidden says whether a subscribed name below n is not itself
+	// returned (no pattern matches it).
+	hidden := func(n string) bool {
+		prefix := n + "/"
+		i := sort.SearchStrings(subscribed, prefix)
+		for ; i < len(subscribed) && strings.HasPrefix(subscribed[i], prefix); i++ {
+			if !matches(subscribed[i]) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, n := range names {
+		e := entries[n]
+		if !matches(n) {
 			continue
 		}
 		var childInfo []string
-		if o.subscribed {
-			switch {
-			case e.subscribed:
-			case o.recursiveMatch && e.childSubscribed:
-				childInfo = []string{"SUBSCRIBED"}
-			default:
+		if o.subscribed && !e.subscribed {
+			// A level that is not subscribed but has a subscribed child
+			// the patterns leave out: LSUB shows it \Noselect (RFC 3501
+			// §6.3.9), LIST (SUBSCRIBED RECURSIVEMATCH) with CHILDINFO,
+			// and only then (RFC 5258 §3.5: no redundant CHILDINFO).
+			if !(o.lsub || o.recursiveMatch) || !e.childSubscribed || !hidden(n) {
 				continue
+			}
+			if o.recursiveMatch {
+				childInfo = []string{"SUBSCRIBED"}
 			}
 		}
 		if o.specialUse && e.specialUse == "" {
-			continue
-		}
-		if !e.exists && o.lsub {
-			// LSUB shows only subscribed names; a missing level never is.
 			continue
 		}
 		if o.lsub {
@@ -269,6 +291,27 @@ func buildEntries(mbs []store.Mailbox) map[string]*listEntry {
 	return entries
 }
 
+// addSubscriptions marks the subscribed names in entries, adding those
+// that do not exist, and their parents' childSubscribed.
+func addSubscriptions(entries map[string]*listEntry, subscribed []string) {
+	for _, n := range subscribed {
+		e := entries[n]
+		if e == nil {
+			e = &listEntry{name: n}
+			entries[n] = e
+		}
+		e.subscribed = true
+		for p := store.Parent(n); p != ""; p = store.Parent(p) {
+			pe := entries[p]
+			if pe == nil {
+				pe = &listEntry{name: p}
+				entries[p] = pe
+			}
+			pe.childSubscribed = true
+		}
+	}
+}
+
 // writeListLine writes "* LIST (attrs) "/" name [extended data]".
 func (s *session) writeListLine(e listEntry, computed bool, childInfo []string, opts ...listOptions) {
 	var o listOptions
@@ -294,17 +337,25 @@ func (s *session) writeListLine(e listEntry, computed bool, childInfo []string, 
 
 func (s *session) writeAttrs(e *listEntry, o listOptions, computed bool) {
 	var attrs []string
-	if !e.exists {
-		if s.rev2 || o.extended {
-			attrs = append(attrs, `\NonExistent`)
+	switch {
+	case o.lsub:
+		// RFC 3501 §6.3.9: a level shown for its subscribed children, or
+		// a subscribed name that does not exist, cannot be selected.
+		if !e.exists || !e.subscribed {
+			attrs = append(attrs, `\Noselect`)
 		}
+	case !e.exists && (s.rev2 || o.extended):
+		// RFC 5258 §3.4, RFC 9051 §7.3.1: \NonExistent implies \Noselect.
+		attrs = append(attrs, `\NonExistent`)
+	case !e.exists:
 		attrs = append(attrs, `\Noselect`)
 	}
 	if computed && !o.lsub {
 		// RFC 3348 / RFC 5258 §3.4: children are always reported.
+		// A name that does not exist only has children to report.
 		if e.hasChildren {
 			attrs = append(attrs, `\HasChildren`)
-		} else {
+		} else if e.exists {
 			attrs = append(attrs, `\HasNoChildren`)
 		}
 	}

@@ -141,3 +141,57 @@ func TestMailboxCommands(t *testing.T) {
 	c.ok("ENABLE UTF8=ACCEPT")
 	c.expect(`LIST "" "日*"`, "OK", `* LIST (\HasNoChildren) "/" "日本語"`)
 }
+
+// TestSubscriptionList: subscriptions are names (RFC 9051 §6.3.7), so a
+// deleted mailbox stays subscribed and LIST (SUBSCRIBED) shows it
+// \NonExistent (RFC 5258 §3.1); LSUB with "%" shows the unsubscribed parent
+// of a subscribed child \Noselect (RFC 3501 §6.3.9); RECURSIVEMATCH gives a
+// parent CHILDINFO only for a subscribed child that is not itself returned
+// (RFC 5258 §3.5).
+func TestSubscriptionList(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.login()
+	for _, n := range []string{"a", "a/b", "x", "x/gone", "x/kept"} {
+		c.ok("CREATE " + n)
+	}
+	for _, n := range []string{"a/b", "x/gone", "x/kept"} {
+		c.ok("SUBSCRIBE " + n)
+	}
+	c.ok("DELETE x/gone")
+	c.expect(`LIST (SUBSCRIBED) "" x/*`, "OK",
+		`* LIST (\NonExistent \Subscribed) "/" x/gone`,
+		`* LIST (\HasNoChildren \Subscribed) "/" x/kept`)
+	c.expect(`LSUB "" a/%`, "OK", `* LSUB () "/" a/b`)
+	c.expect(`LSUB "" %`, "OK",
+		`* LSUB () "/" INBOX`, `* LSUB () "/" Archive`, `* LSUB () "/" Drafts`, `* LSUB () "/" Junk`,
+		`* LSUB () "/" Sent`, `* LSUB () "/" Trash`,
+		`* LSUB (\Noselect) "/" a`, `* LSUB (\Noselect) "/" x`)
+	c.expect(`LSUB "" x/*`, "OK", `* LSUB (\Noselect) "/" x/gone`, `* LSUB () "/" x/kept`)
+	// "a" is returned for a/b, which "%" leaves out; with "a/b" among the
+	// patterns it would be redundant.
+	c.expect(`LIST (SUBSCRIBED RECURSIVEMATCH) "" (a x/gone)`, "OK",
+		`* LIST (\HasChildren) "/" a ("CHILDINFO" ("SUBSCRIBED"))`,
+		`* LIST (\NonExistent \Subscribed) "/" x/gone`)
+	c.expect(`LIST (SUBSCRIBED RECURSIVEMATCH) "" (a a/b)`, "OK",
+		`* LIST (\HasNoChildren \Subscribed) "/" a/b`)
+	c.expect(`LIST (SUBSCRIBED RECURSIVEMATCH) "" *`, "OK",
+		`* LIST (\HasNoChildren \Subscribed) "/" INBOX`,
+		`* LIST (\HasNoChildren \Subscribed \Archive) "/" Archive`,
+		`* LIST (\HasNoChildren \Subscribed \Drafts) "/" Drafts`,
+		`* LIST (\HasNoChildren \Subscribed \Junk) "/" Junk`,
+		`* LIST (\HasNoChildren \Subscribed \Sent) "/" Sent`,
+		`* LIST (\HasNoChildren \Subscribed \Trash) "/" Trash`,
+		`* LIST (\HasNoChildren \Subscribed) "/" a/b`,
+		`* LIST (\NonExistent \Subscribed) "/" x/gone`,
+		`* LIST (\HasNoChildren \Subscribed) "/" x/kept`)
+	// Created again, the name is subscribed again; unsubscribed, it is gone
+	// from the list whether or not it exists.
+	c.ok("CREATE x/gone")
+	c.expect(`LIST (SUBSCRIBED) "" x/gone`, "OK", `* LIST (\HasNoChildren \Subscribed) "/" x/gone`)
+	c.ok("DELETE x/gone")
+	c.ok("UNSUBSCRIBE x/gone")
+	c.expect(`LIST (SUBSCRIBED) "" x/*`, "OK", `* LIST (\HasNoChildren \Subscribed) "/" x/kept`)
+	// A second session sees the same list.
+	c2 := e.login()
+	c2.expect(`LSUB "" x/*`, "OK", `* LSUB () "/" x/kept`)
+}

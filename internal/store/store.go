@@ -348,7 +348,15 @@ type Store interface {
 	Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error)
 	RenameMailbox(ctx context.Context, accountID int64, from, to string) error
 	DeleteMailbox(ctx context.Context, accountID int64, name string) error
+	// SetSubscribed adds a mailbox's name to the account's subscription
+	// list (ErrNotFound when no such mailbox exists) or removes a name
+	// from it (whether or not the mailbox exists). Deleting a mailbox
+	// leaves its name subscribed (RFC 9051 §6.3.7); renaming one moves its
+	// subscription; creating one whose name is subscribed makes it
+	// Subscribed.
 	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
+	// Subscriptions lists the subscribed names, existing or not, sorted.
+	Subscriptions(ctx context.Context, accountID int64) ([]string, error)
 
 	// Bodies. NewBody returns a writer for a new body file; its Commit makes
 	// the bytes durable and returns a BlobRef to pass to Append.

@@ -41,13 +41,27 @@ func (s *Store) createMailbox(tx *wtx, accountID int64, m store.NewMailbox) (*st
 	if err != nil {
 		return nil, err
 	}
+	// A name subscribed before the mailbox existed (or since it was
+	// deleted) is subscribed when it comes back.
+	subscribed := m.Subscribed
+	if !subscribed {
+		if err := tx.QueryRow("SELECT count(*) > 0 FROM subscriptions WHERE account_id = ? AND name = ?",
+			accountID, name).Scan(&subscribed); err != nil {
+			return nil, err
+		}
+	}
 	mb, err := scanMailbox(tx.QueryRow(`INSERT INTO mailboxes (id, account_id, name, special_use, subscribed, uidvalidity)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING `+mailboxCols, id, accountID, name, m.SpecialUse, m.Subscribed, uidv))
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING `+mailboxCols, id, accountID, name, m.SpecialUse, subscribed, uidv))
 	if isUnique(err) {
 		return nil, fmt.Errorf("mailbox %s: %w", name, store.ErrExists)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if m.Subscribed {
+		if _, err := tx.Exec("INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)", accountID, name); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.recordChange(tx, store.Event{Kind: store.ChangeMailboxCreate, AccountID: accountID, MailboxID: mb.ID,
 		Mailbox: name, UIDValidity: mb.UIDValidity}); err != nil {
@@ -204,19 +218,20 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 		// The mailbox and its children: names from "from/" up to, not
 		// including, "from0" ('0' follows '/'), compared byte by byte as
 		// Go slices them below (substr would count characters).
-		rows, err := tx.Query(`SELECT id, name FROM mailboxes WHERE account_id = ? AND (name = ? OR (name >= ? AND name < ?))`,
+		rows, err := tx.Query(`SELECT id, name, subscribed FROM mailboxes WHERE account_id = ? AND (name = ? OR (name >= ? AND name < ?))`,
 			accountID, from, from+"/", from+"0")
 		if err != nil {
 			return nil, err
 		}
 		type ren struct {
-			id   int64
-			name string
+			id         int64
+			name       string
+			subscribed bool
 		}
 		var rs []ren
 		for rows.Next() {
 			var r ren
-			if err := rows.Scan(&r.id, &r.name); err != nil {
+			if err := rows.Scan(&r.id, &r.name, &r.subscribed); err != nil {
 				rows.Close()
 				return nil, err
 			}
@@ -228,7 +243,23 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 			if _, err := store.CanonicalMailboxName(newName); err != nil {
 				return nil, err
 			}
-			_, err := tx.Exec("UPDATE mailboxes SET name = ? WHERE id = ?", newName, r.id)
+			// A subscription moves with its mailbox; the new name may
+			// have been subscribed already.
+			var subscribed bool
+			if err := tx.QueryRow("SELECT count(*) > 0 FROM subscriptions WHERE account_id = ? AND name = ?",
+				accountID, newName).Scan(&subscribed); err != nil {
+				return nil, err
+			}
+			if r.subscribed {
+				if _, err := tx.Exec("DELETE FROM subscriptions WHERE account_id = ? AND name = ?", accountID, r.name); err != nil {
+					return nil, err
+				}
+				if _, err := tx.Exec("INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)", accountID, newName); err != nil {
+					return nil, err
+				}
+				subscribed = true
+			}
+			_, err := tx.Exec("UPDATE mailboxes SET name = ?, subscribed = ? WHERE id = ?", newName, subscribed, r.id)
 			if isUnique(err) {
 				return nil, fmt.Errorf("mailbox %s: %w", newName, store.ErrExists)
 			}
@@ -311,11 +342,33 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 		if err != nil {
 			return nil, err
 		}
+		if !subscribed {
+			_, err := tx.Exec("DELETE FROM subscriptions WHERE account_id = ? AND name = ?", accountID, name)
+			return nil, err
+		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil, fmt.Errorf("mailbox %s: %w", name, store.ErrNotFound)
 		}
-		return nil, nil
+		_, err = tx.Exec("INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)", accountID, name)
+		return nil, err
 	})
+}
+
+func (s *Store) Subscriptions(ctx context.Context, accountID int64) ([]string, error) {
+	rows, err := s.query(ctx, "SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name", accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
 }
 
 func (s *Store) Changes(ctx context.Context, accountID int64, sinceSeq int64) ([]store.Change, error) {

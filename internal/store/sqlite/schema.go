@@ -191,6 +191,16 @@ var migrations = []string{
 	// outbox limits (store.OutboxLimits).
 	`ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT '';
 	CREATE INDEX outbox_account ON outbox (account_id);`,
+	// The subscription list is names, not mailboxes: deleting a mailbox
+	// leaves its name subscribed (RFC 9051 §6.3.7), and LIST (SUBSCRIBED)
+	// shows it \NonExistent (RFC 5258 §3). mailboxes.subscribed mirrors
+	// it for the mailboxes that exist.
+	`CREATE TABLE subscriptions (
+		account_id INTEGER NOT NULL,
+		name       TEXT NOT NULL,
+		PRIMARY KEY (account_id, name)
+	);
+	INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed;`,
 }
 
 // deletedTerm selects messages flagged \Deleted (flags are space-separated).

@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func Run(t *testing.T, open Opener) {
 		{"Mailboxes", testMailboxes},
 		{"RenameInbox", testRenameInbox},
 		{"RenameNonASCII", testRenameNonASCII},
+		{"Subscriptions", testSubscriptions},
 		{"Append", testAppend},
 		{"AppendAllOrNothing", testAppendAllOrNothing},
 		{"Quota", testQuota},
@@ -329,6 +331,76 @@ func testMailboxes(t *testing.T, open Opener) {
 	}
 	wantUsage(t, s, a, 0, 0)
 	wantClean(t, s)
+}
+
+// testSubscriptions: the subscription list holds names (RFC 9051 §6.3.7):
+// a deleted mailbox stays subscribed and is subscribed again when created;
+// a rename moves the subscriptions of the mailboxes it renames.
+func testSubscriptions(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	subs := func() string {
+		t.Helper()
+		l, err := s.Subscriptions(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(l, ",")
+	}
+	for _, n := range []string{"a", "a/b", "a/c", "z"} {
+		if _, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := "Archive,Drafts,INBOX,Junk,Sent,Trash"
+	if got := subs(); got != base {
+		t.Fatalf("default subscriptions %q", got)
+	}
+	for _, n := range []string{"a/b", "z"} {
+		if err := s.SetSubscribed(ctx, a.ID, n, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteMailbox(ctx, a.ID, "z"); err != nil {
+		t.Fatal(err)
+	}
+	if got := subs(); got != base+",a/b,z" {
+		t.Fatalf("after deleting z: %q", got)
+	}
+	if mb, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "z"}); err != nil || !mb.Subscribed {
+		t.Fatalf("z created again: %+v %v", mb, err)
+	}
+	// Unsubscribing works whether or not the mailbox exists.
+	if err := s.DeleteMailbox(ctx, a.ID, "z"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSubscribed(ctx, a.ID, "z", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSubscribed(ctx, a.ID, "never", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RenameMailbox(ctx, a.ID, "a", "q"); err != nil {
+		t.Fatal(err)
+	}
+	if got := subs(); got != base+",q/b" {
+		t.Fatalf("after renaming a to q: %q", got)
+	}
+	if !mailbox(t, s, a, "q/b").Subscribed || mailbox(t, s, a, "q/c").Subscribed {
+		t.Fatal("renamed mailboxes' Subscribed is wrong")
+	}
+	if _, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "a/b"}); err != nil {
+		t.Fatal(err)
+	}
+	if mailbox(t, s, a, "a/b").Subscribed {
+		t.Fatal("the old name of a renamed mailbox is still subscribed")
+	}
+	// Renaming INBOX leaves INBOX, and its subscription, in place.
+	if err := s.RenameMailbox(ctx, a.ID, "INBOX", "Old"); err != nil {
+		t.Fatal(err)
+	}
+	if got := subs(); got != "Archive,Drafts,INBOX,Junk,Old,Sent,Trash,q/b" {
+		t.Fatalf("after renaming INBOX: %q", got)
+	}
 }
 
 // RENAME moves a mailbox's children with it, also when names are not
