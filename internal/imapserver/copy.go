@@ -51,9 +51,6 @@ func cmdCopy(s *session, cmd *command) error {
 	if err != nil {
 		return err
 	}
-	if move && dst.ID == s.sel.id {
-		return no("CANNOT", "messages cannot be moved into the mailbox they are in")
-	}
 	if len(idxs) == 0 {
 		// A UID set that matches nothing: done, and no COPYUID to give.
 		return nil

@@ -73,9 +73,16 @@ func TestMove(t *testing.T) {
 		"* OK [COPYUID "+av+" 4 3] moved",
 		"* VANISHED 4")
 	a.expect("UID MOVE 4 Archive", "OK MOVE completed")
-	a.expect("MOVE 1 INBOX", "NO [CANNOT]")
 	a.expect("MOVE 1 Nope", "NO [TRYCREATE]")
-	b.expect("NOOP", "OK", "* 2 EXPUNGE")
+	// Into the mailbox it is in (RFC 6851 §3.3): a new UID, COPYUID, the
+	// old one expunged, the new one announced.
+	iv := uidValidityOf(e, "INBOX")
+	a.expect("MOVE 1 INBOX", "OK",
+		"* OK [COPYUID "+iv+" 1 5] moved",
+		"* VANISHED 1",
+		"* 1 EXISTS", "* 1 RECENT")
+	a.expect("UID FETCH 1:* (UID)", "OK", "* 1 FETCH (UID 5)")
+	b.expect("NOOP", "OK", "* 2 EXPUNGE", "* 1 EXPUNGE", "* 1 EXISTS", "* 0 RECENT")
 	c.expect("NOOP", "OK", "* 3 EXISTS", "* 3 RECENT")
 
 	// Quota does not stop a move: usage does not change.
@@ -83,7 +90,7 @@ func TestMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.expect("MOVE 1:* INBOX", "OK",
-		"* OK [COPYUID "+uidValidityOf(e, "INBOX")+" 1:3 5:7] moved",
+		"* OK [COPYUID "+uidValidityOf(e, "INBOX")+" 1:3 6:8] moved",
 		"* 3 EXPUNGE", "* 2 EXPUNGE", "* 1 EXPUNGE")
 	if got := e.uidsOf("INBOX"); len(got) != 4 {
 		t.Fatalf("INBOX %v", got)

@@ -530,10 +530,9 @@ func (s *Store) moveTx(tx *wtx, accountID, from, to int64, uids []uint32) (*stor
 	return res, nil
 }
 
+// Move into the mailbox the messages are in gives them new UIDs: copies,
+// then the expunge of the originals, like any MOVE (RFC 6851 §3.3).
 func (s *Store) Move(ctx context.Context, accountID, fromMailbox, toMailbox int64, uids []uint32) (*store.CopyResult, error) {
-	if fromMailbox == toMailbox {
-		return nil, fmt.Errorf("move into the same mailbox: %w", store.ErrNotPermitted)
-	}
 	var res *store.CopyResult
 	err := s.write(ctx, nil, func(tx *wtx) (func(), error) {
 		if _, err := scanMailbox(tx.QueryRow("SELECT "+mailboxCols+" FROM mailboxes WHERE id = ? AND account_id = ?", fromMailbox, accountID)); err != nil {

@@ -663,9 +663,22 @@ func testCopyMove(t *testing.T, open Opener) {
 		t.Fatalf("move left no tombstone: %v", v)
 	}
 	wantUsage(t, s, a, 20, 4)
-	if _, err := s.Move(ctx, a.ID, inbox.ID, inbox.ID, []uint32{2}); err == nil {
-		t.Fatal("move into the same mailbox succeeded")
+	// A move into the mailbox the message is in gives it a new UID and
+	// expunges the old one (RFC 6851 §3.3); usage and body stay.
+	before := mailbox(t, s, a, "INBOX")
+	old, _ := s.Messages(ctx, a.ID, inbox.ID, 1)
+	mr, err = s.Move(ctx, a.ID, inbox.ID, inbox.ID, []uint32{2})
+	if err != nil || len(mr.Pairs) != 1 || mr.Pairs[0].From != 2 || mr.Pairs[0].To != before.UIDNext || mr.UIDValidity != before.UIDValidity {
+		t.Fatalf("move into the same mailbox: %+v %v (uidnext was %d)", mr, err, before.UIDNext)
 	}
+	now, _ := s.Messages(ctx, a.ID, inbox.ID, 1)
+	if len(now) != 1 || now[0].UID != before.UIDNext || now[0].EmailID != old[0].EmailID || ReadBody(t, s, now[0].BlobID) != ReadBody(t, s, old[0].BlobID) {
+		t.Fatalf("after a move in place: %+v, was %+v", now, old)
+	}
+	if v, _ := s.Vanished(ctx, a.ID, inbox.ID, before.HighestModSeq); fmt.Sprint(v) != "[2]" {
+		t.Fatalf("vanished after a move in place: %v", v)
+	}
+	wantUsage(t, s, a, 20, 4)
 	wantClean(t, s)
 }
 
