@@ -19,6 +19,7 @@ func TestCopy(t *testing.T) {
 		e.deliver("INBOX", simpleMsg)
 	}
 	av := uidValidityOf(e, "Archive")
+	e.selectOnce("INBOX") // earlier sessions saw the mail: none of it is \Recent here
 	a := e.login()
 	a.ok("SELECT INBOX")
 	a.expect("COPY 2:3 Archive", "OK [COPYUID "+av+" 2:3 1:2]")
@@ -114,6 +115,7 @@ func TestCopyOfMessageExpungedElsewhere(t *testing.T) {
 			e.deliver("INBOX", raws[1], `\Flagged`)
 			e.deliver("INBOX", raws[2])
 			av := uidValidityOf(e, "Archive")
+			e.selectOnce("INBOX") // earlier sessions saw the mail: none of it is \Recent here
 			a := e.login()
 			b := e.login()
 			a.ok("SELECT INBOX")
@@ -128,6 +130,7 @@ func TestCopyOfMessageExpungedElsewhere(t *testing.T) {
 			} else {
 				a.expect("MOVE 1:3 Archive", "OK", "* OK "+want+" moved", "* 3 EXPUNGE", "* 2 EXPUNGE", "* 1 EXPUNGE")
 			}
+			e.selectOnce("Archive")
 			c := e.login()
 			c.ok("SELECT Archive")
 			for uid, raw := range map[int]string{1: raws[0], 2: raws[2], 3: raws[1]} {

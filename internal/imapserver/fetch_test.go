@@ -149,6 +149,7 @@ func fetchSession(t *testing.T, msgs ...string) (*testEnv, *client) {
 	for _, m := range msgs {
 		e.deliver("INBOX", m)
 	}
+	e.selectOnce("INBOX") // earlier sessions saw the mail: none of it is \Recent here
 	c := e.login()
 	c.ok("SELECT INBOX")
 	return e, c
@@ -269,6 +270,7 @@ func TestFetchSeen(t *testing.T) {
 			`* 3 FETCH (FLAGS (\Flagged \Seen \Recent) BINARY[1]<0> {5}` + "\r\nHello)"}},
 	})
 	// Another session learns the change.
+	e.selectOnce("INBOX") // earlier sessions saw the mail: none of it is \Recent here
 	c2 := e.login()
 	c2.ok("SELECT INBOX")
 	c2.expect("FETCH 1:3 FLAGS", "OK", `* 1 FETCH (FLAGS (\Seen))`, `* 2 FETCH (FLAGS (\Seen))`, `* 3 FETCH (FLAGS (\Flagged \Seen))`)
@@ -289,7 +291,9 @@ func TestFetchSeen(t *testing.T) {
 	c3 := e.login()
 	c3.ok("EXAMINE INBOX")
 	c3.expect("FETCH 5 BODY[TEXT]", "OK", "* 5 FETCH (BODY[TEXT] "+lit(fxSimpleText)+")")
-	c3.expect("FETCH 5 FLAGS", "OK", "* 5 FETCH (FLAGS ())")
+	// Nobody has claimed message 5: EXAMINE shows it \Recent without
+	// taking it (RFC 3501 §6.3.2).
+	c3.expect("FETCH 5 FLAGS", "OK", "* 5 FETCH (FLAGS (\\Recent))")
 }
 
 func TestFetchMultipart(t *testing.T) {
@@ -422,6 +426,7 @@ func TestFetchModSeq(t *testing.T) {
 	})
 
 	// CHANGEDSINCE enables CONDSTORE too.
+	e.selectOnce("INBOX") // earlier sessions saw the mail: none of it is \Recent here
 	c2 := e.login()
 	c2.ok("SELECT INBOX")
 	c2.expect(fmt.Sprintf("FETCH 1:* UID (CHANGEDSINCE %d)", hi), "OK",
@@ -438,6 +443,7 @@ func TestFetchVanished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.selectOnce("INBOX") // earlier sessions saw the mail: none of it is \Recent here
 	c := e.login()
 	c.expect("FETCH 1 FLAGS", "BAD")
 	c.ok("ENABLE QRESYNC")
@@ -507,6 +513,7 @@ func TestFetchMissingBody(t *testing.T) {
 	if !removed {
 		t.Fatal("body not found")
 	}
+	e.selectOnce("INBOX") // earlier sessions saw the mail: none of it is \Recent here
 	c := e.login()
 	c.ok("SELECT INBOX")
 	c.expect("FETCH 1:2 (FLAGS BODY.PEEK[TEXT])", "NO [UNAVAILABLE]",
@@ -537,6 +544,7 @@ func TestFetchGoIMAPClient(t *testing.T) {
 	e.deliver("INBOX", fxSimple)
 	e.deliver("INBOX", fxMixed)
 	e.deliver("INBOX", fxNested)
+	e.selectOnce("INBOX") // earlier sessions saw the mail: none of it is \Recent here
 	c, err := imapclient.DialInsecure(e.addr, nil)
 	if err != nil {
 		t.Fatal(err)

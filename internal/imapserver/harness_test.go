@@ -154,6 +154,15 @@ func (e *testEnv) login() *client {
 	return c
 }
 
+// selectOnce has a session SELECT mailbox and log out, taking its \Recent
+// messages (RFC 3501 §2.3.2), so that the next session finds none.
+func (e *testEnv) selectOnce(mailbox string) {
+	e.t.Helper()
+	c := e.login()
+	c.ok("SELECT " + mailbox)
+	c.do("LOGOUT")
+}
+
 func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
 
 // send writes a raw line (CRLF added).

@@ -11,6 +11,7 @@ import (
 func TestIdleSeesChangesLive(t *testing.T) {
 	e := newTestEnv(t, func(o *Options) { o.PollInterval = time.Hour })
 	uid := e.deliver("INBOX", simpleMsg)
+	e.selectOnce("INBOX") // earlier sessions saw the mail: none of it is \Recent here
 	a := e.login()
 	a.ok("SELECT INBOX")
 	a.send("i1 IDLE")

@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -14,9 +15,11 @@ func TestSelectExamine(t *testing.T) {
 	mb, _ := e.st.Mailbox(bg, e.acct.ID, "INBOX")
 	c := e.login()
 	uv := itoa(uint64(mb.UIDValidity))
+	// The first SELECT takes the mail no session has seen (RFC 3501
+	// §2.3.2); the EXAMINE after it finds none.
 	c.expect("SELECT INBOX", "OK [READ-WRITE]",
 		"* 2 EXISTS",
-		"* 0 RECENT",
+		"* 2 RECENT",
 		"* OK [UNSEEN 2] first unseen",
 		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work)`,
 		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work \*)] flags and keywords can be stored`,
@@ -137,7 +140,7 @@ func TestMailboxCommands(t *testing.T) {
 	c.expect("DELETE INBOX", "NO")
 	c.ok("UNSUBSCRIBE Work/Go")
 	e.deliver("INBOX", simpleMsg)
-	c.expect("STATUS INBOX (MESSAGES UNSEEN DELETED SIZE RECENT)", "OK", "* STATUS INBOX (MESSAGES 1 UNSEEN 1 DELETED 0 SIZE "+itoa(uint64(len(strings.ReplaceAll(simpleMsg, "\n", "\r\n"))))+" RECENT 0)")
+	c.expect("STATUS INBOX (MESSAGES UNSEEN DELETED SIZE RECENT)", "OK", "* STATUS INBOX (MESSAGES 1 UNSEEN 1 DELETED 0 SIZE "+itoa(uint64(len(strings.ReplaceAll(simpleMsg, "\n", "\r\n"))))+" RECENT 1)")
 	c.ok("ENABLE UTF8=ACCEPT")
 	c.expect(`LIST "" "日*"`, "OK", `* LIST (\HasNoChildren) "/" "日本語"`)
 }
@@ -194,4 +197,52 @@ func TestSubscriptionList(t *testing.T) {
 	// A second session sees the same list.
 	c2 := e.login()
 	c2.expect(`LSUB "" x/*`, "OK", `* LSUB () "/" x/kept`)
+}
+
+// TestRecent: \Recent (RFC 3501 §2.3.2) belongs to the first session that
+// SELECTs a mailbox after the mail arrived, also when it arrived while no
+// session had the mailbox selected. EXAMINE shows it without taking it
+// (§6.3.2); STATUS (RECENT) counts what no SELECT has taken (§6.3.10);
+// SEARCH RECENT, NEW and OLD follow the session's own \Recent (§6.4.4).
+func TestRecent(t *testing.T) {
+	e := newTestEnv(t)
+	e.deliver("INBOX", simpleMsg)
+	e.deliver("INBOX", simpleMsg, `\Seen`)
+	a, b, c := e.login(), e.login(), e.login()
+
+	a.expect("STATUS INBOX (RECENT)", "OK", "* STATUS INBOX (RECENT 2)")
+	u := a.ok("EXAMINE INBOX")
+	if !slices.Contains(u, "* 2 RECENT") {
+		t.Fatalf("EXAMINE: %q", u)
+	}
+	a.expect("SEARCH RECENT", "OK", "* SEARCH 1 2")
+	a.expect("SEARCH NEW", "OK", "* SEARCH 1")
+	a.expect("SEARCH OLD", "OK", "* SEARCH")
+	a.expect("FETCH 1:2 FLAGS", "OK", `* 1 FETCH (FLAGS (\Recent))`, `* 2 FETCH (FLAGS (\Seen \Recent))`)
+	b.expect("STATUS INBOX (RECENT)", "OK", "* STATUS INBOX (RECENT 2)")
+
+	u = b.ok("SELECT INBOX")
+	if !slices.Contains(u, "* 2 RECENT") {
+		t.Fatalf("SELECT: %q", u)
+	}
+	b.expect("SEARCH RECENT", "OK", "* SEARCH 1 2")
+	a.ok("UNSELECT")
+	a.expect("STATUS INBOX (RECENT)", "OK", "* STATUS INBOX (RECENT 0)")
+	b.expect("STATUS INBOX (RECENT)", "OK", "* STATUS INBOX (RECENT 2)") // its own
+
+	u = c.ok("SELECT INBOX")
+	if !slices.Contains(u, "* 0 RECENT") {
+		t.Fatalf("second SELECT: %q", u)
+	}
+	c.expect("SEARCH RECENT", "OK", "* SEARCH")
+	c.expect("SEARCH OLD", "OK", "* SEARCH 1 2")
+	c.expect("FETCH 1 FLAGS", "OK", `* 1 FETCH (FLAGS ())`)
+
+	// New mail while both have it selected: the first to notice takes it.
+	e.deliver("INBOX", simpleMsg)
+	b.expect("NOOP", "OK", "* 3 EXISTS", "* 3 RECENT")
+	c.expect("NOOP", "OK", "* 3 EXISTS", "* 0 RECENT")
+	c.expect("SEARCH NEW", "OK", "* SEARCH")
+	b.expect("SEARCH NEW", "OK", "* SEARCH 1 3")
+	a.expect("STATUS INBOX (RECENT)", "OK", "* STATUS INBOX (RECENT 0)")
 }

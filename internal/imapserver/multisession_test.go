@@ -43,7 +43,7 @@ func TestDeletedMailboxIdsDoNotLeak(t *testing.T) {
 			t.Fatalf("round %d: SELECT %s: %q", round, name, u)
 		}
 		alice.expect("UID FETCH 1:* (FLAGS RFC822.SIZE BODY.PEEK[])", "OK",
-			"* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 27 BODY[] {27}\r\nSubject: alice\r\n\r\nalice's\r\n)")
+			"* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE 27 BODY[] {27}\r\nSubject: alice\r\n\r\nalice's\r\n)")
 		alice.ok("UNSELECT")
 		alice.ok("DELETE " + name)
 		// bob does the same again, so ids keep coming and going.

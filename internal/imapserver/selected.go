@@ -119,11 +119,19 @@ func (s *session) open(mb *store.Mailbox, readOnly bool) (*selected, error) {
 		highestModSeq: hms, readOnly: readOnly,
 		msgs: items, shared: true, keywords: kws, box: box, pin: pin,
 	}
-	if !readOnly {
-		if first := s.srv.claimRecent(mb.ID, sel.maxUID()); first > 0 {
-			for i := len(sel.msgs) - 1; i >= 0 && sel.msgs[i].UID >= first; i-- {
-				sel.setRecent(sel.msgs[i].UID)
-			}
+	// SELECT takes the mailbox's \Recent messages; EXAMINE shows them
+	// without taking them (RFC 3501 §6.3.2).
+	first := mb.FirstRecent
+	if !readOnly && sel.maxUID() >= first {
+		if first, err = s.srv.claimRecent(s.ctx, s.acct.ID, mb.ID, sel.maxUID()); err != nil {
+			pin.Release()
+			box.Close()
+			return nil, err
+		}
+	}
+	if first > 0 {
+		for i := len(sel.msgs) - 1; i >= 0 && sel.msgs[i].UID >= first; i-- {
+			sel.setRecent(sel.msgs[i].UID)
 		}
 	}
 	return sel, nil
@@ -309,7 +317,11 @@ func (s *session) applyChanges(changed []msg) {
 	if len(added) > 0 {
 		first := uint32(0)
 		if !sel.readOnly {
-			first = s.srv.claimRecent(sel.id, added[len(added)-1].UID)
+			var err error
+			if first, err = s.srv.claimRecent(s.ctx, s.acct.ID, sel.id, added[len(added)-1].UID); err != nil {
+				// Not recent, then: the messages are still announced.
+				s.log.Warn("claim recent", "mailbox", sel.name, "err", err)
+			}
 		}
 		for i := range added {
 			if first > 0 && added[i].UID >= first {

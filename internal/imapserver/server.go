@@ -122,7 +122,7 @@ type Server struct {
 	envelopes envelopeCache
 
 	recentMu sync.Mutex
-	recent   map[int64]uint32 // mailbox id → highest UID already given \Recent
+	recent   map[int64]uint32 // mailbox id → highest UID this process has claimed \Recent for
 }
 
 // New returns a server for st.
@@ -264,23 +264,28 @@ func (s *Server) EndAccount(accountID int64) {
 	}
 }
 
-// claimRecent gives \Recent (RFC 3501 §2.3.2) to the UIDs above the
-// mailbox's last claim, up to uidMax, and returns the first UID claimed (0
-// when none). Only one session ever sees a message as recent. The claims
-// live in memory: the first time this process sees a mailbox, what it holds
-// is not recent (after a restart nothing is), and mail arriving later is
-// recent to the first session that notices it.
-func (s *Server) claimRecent(mailboxID int64, uidMax uint32) uint32 {
+// claimRecent gives \Recent (RFC 3501 §2.3.2) to this session for the UIDs
+// of a mailbox that no session has claimed, up to uidMax, and returns the
+// first UID claimed (0 when none). The claims live in the store, so mail
+// that arrived while no session had the mailbox selected is recent to the
+// next one, after a restart too and with other processes on the store.
+// recent remembers how far this process has claimed, so that sessions
+// that notice what another one already took do not write.
+func (s *Server) claimRecent(ctx context.Context, accountID, mailboxID int64, uidMax uint32) (uint32, error) {
 	s.recentMu.Lock()
-	defer s.recentMu.Unlock()
-	last, seen := s.recent[mailboxID]
-	if !seen {
-		s.recent[mailboxID] = uidMax
-		return 0
-	}
+	last := s.recent[mailboxID]
+	s.recentMu.Unlock()
 	if uidMax <= last {
-		return 0
+		return 0, nil
 	}
-	s.recent[mailboxID] = uidMax
-	return last + 1
+	first, err := s.st.ClaimRecent(ctx, accountID, mailboxID, uidMax)
+	if err != nil {
+		return 0, err
+	}
+	s.recentMu.Lock()
+	if s.recent[mailboxID] < uidMax {
+		s.recent[mailboxID] = uidMax
+	}
+	s.recentMu.Unlock()
+	return first, nil
 }

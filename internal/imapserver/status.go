@@ -59,11 +59,15 @@ func (s *session) readStatusItems() ([]string, bool) {
 func (s *session) writeStatus(mb *store.Mailbox, items []string) error {
 	var unseen, deleted uint32
 	needCounts := false
+	selected := s.sel != nil && s.sel.id == mb.ID
 	for _, it := range items {
-		if it == "UNSEEN" || it == "DELETED" {
+		if it == "UNSEEN" || it == "DELETED" || (it == "RECENT" && !selected) {
 			needCounts = true
 		}
 	}
+	// RECENT of a mailbox this session has not selected: the messages no
+	// SELECT has claimed yet (RFC 3501 §2.3.2).
+	recent := 0
 	if needCounts {
 		if s.sel != nil && s.sel.id == mb.ID {
 			for i := range s.sel.msgs {
@@ -76,6 +80,9 @@ func (s *session) writeStatus(mb *store.Mailbox, items []string) error {
 			}
 			for i := range list {
 				unseen, deleted = countFlags(list[i].Flags, unseen, deleted)
+				if list[i].UID >= mb.FirstRecent {
+					recent++
+				}
 			}
 		}
 	}
@@ -91,8 +98,8 @@ func (s *session) writeStatus(mb *store.Mailbox, items []string) error {
 		case "MESSAGES":
 			s.enc.Int64(mb.Messages)
 		case "RECENT":
-			n := 0
-			if s.sel != nil && s.sel.id == mb.ID {
+			n := recent
+			if selected {
 				n = s.sel.recentCount()
 			}
 			s.enc.Number(uint32(n))

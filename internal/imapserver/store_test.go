@@ -49,6 +49,7 @@ func TestStoreFlags(t *testing.T) {
 	for range 3 {
 		e.deliver("INBOX", simpleMsg)
 	}
+	e.selectOnce("INBOX")
 	a := e.login()
 	b := e.login()
 	a.ok("SELECT INBOX")
@@ -114,6 +115,7 @@ func TestStoreUnchangedSince(t *testing.T) {
 		e.deliver("INBOX", simpleMsg)
 	}
 	ms := e.modseqs("INBOX")
+	e.selectOnce("INBOX")
 	a := e.login()
 	b := e.login()
 	a.ok("SELECT INBOX")
@@ -153,6 +155,7 @@ func TestExpunge(t *testing.T) {
 	for range 5 {
 		e.deliver("INBOX", simpleMsg)
 	}
+	e.selectOnce("INBOX")
 	a := e.login()
 	b := e.login()
 	a.ok("SELECT INBOX")

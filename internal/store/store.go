@@ -172,6 +172,10 @@ type Mailbox struct {
 	HighestModSeq uint64
 	Messages      int64
 	Size          int64
+	// FirstRecent is the lowest UID that no session has SELECTed yet:
+	// messages from it up are \Recent (RFC 3501 §2.3.2) to the next
+	// session that claims them (ClaimRecent).
+	FirstRecent uint32
 }
 
 // Message is one message row of a mailbox.
@@ -357,6 +361,11 @@ type Store interface {
 	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
 	// Subscriptions lists the subscribed names, existing or not, sorted.
 	Subscriptions(ctx context.Context, accountID int64) ([]string, error)
+	// ClaimRecent takes the \Recent messages of a mailbox up to UID upTo
+	// for one session (RFC 3501 §2.3.2: only one session sees a message as
+	// recent): it returns the first UID claimed, so the session's recent
+	// messages are [first, upTo], or 0 when another session has them all.
+	ClaimRecent(ctx context.Context, accountID, mailboxID int64, upTo uint32) (uint32, error)
 
 	// Bodies. NewBody returns a writer for a new body file; its Commit makes
 	// the bytes durable and returns a BlobRef to pass to Append.

@@ -10,12 +10,12 @@ import (
 	"mailroom/internal/store"
 )
 
-const mailboxCols = "id, account_id, name, special_use, subscribed, uidvalidity, uidnext, highest_modseq, messages, size"
+const mailboxCols = "id, account_id, name, special_use, subscribed, uidvalidity, uidnext, highest_modseq, messages, size, first_recent"
 
 func scanMailbox(row interface{ Scan(...any) error }) (*store.Mailbox, error) {
 	var m store.Mailbox
 	if err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.SpecialUse, &m.Subscribed, &m.UIDValidity,
-		&m.UIDNext, &m.HighestModSeq, &m.Messages, &m.Size); err != nil {
+		&m.UIDNext, &m.HighestModSeq, &m.Messages, &m.Size, &m.FirstRecent); err != nil {
 		return nil, err
 	}
 	return &m, nil
@@ -352,6 +352,26 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 		_, err = tx.Exec("INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)", accountID, name)
 		return nil, err
 	})
+}
+
+func (s *Store) ClaimRecent(ctx context.Context, accountID, mailboxID int64, upTo uint32) (uint32, error) {
+	var first uint32
+	err := s.write(ctx, nil, func(tx *wtx) (func(), error) {
+		first = 0
+		var cur uint32
+		if err := tx.QueryRow("SELECT first_recent FROM mailboxes WHERE id = ? AND account_id = ?", mailboxID, accountID).Scan(&cur); err != nil {
+			return nil, notFound(err, fmt.Sprintf("mailbox #%d", mailboxID))
+		}
+		if upTo < cur {
+			return nil, nil
+		}
+		if _, err := tx.Exec("UPDATE mailboxes SET first_recent = ? WHERE id = ?", int64(upTo)+1, mailboxID); err != nil {
+			return nil, err
+		}
+		first = cur
+		return nil, nil
+	})
+	return first, err
 }
 
 func (s *Store) Subscriptions(ctx context.Context, accountID int64) ([]string, error) {

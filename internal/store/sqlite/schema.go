@@ -201,6 +201,11 @@ var migrations = []string{
 		PRIMARY KEY (account_id, name)
 	);
 	INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed;`,
+	// \Recent (RFC 3501 §2.3.2): messages from first_recent up have not
+	// been seen by any SELECT yet. Mail stored before this was counted is
+	// not recent.
+	`ALTER TABLE mailboxes ADD COLUMN first_recent INTEGER NOT NULL DEFAULT 1;
+	UPDATE mailboxes SET first_recent = uidnext;`,
 }
 
 // deletedTerm selects messages flagged \Deleted (flags are space-separated).

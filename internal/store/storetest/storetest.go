@@ -33,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 		{"RenameInbox", testRenameInbox},
 		{"RenameNonASCII", testRenameNonASCII},
 		{"Subscriptions", testSubscriptions},
+		{"ClaimRecent", testClaimRecent},
 		{"Append", testAppend},
 		{"AppendAllOrNothing", testAppendAllOrNothing},
 		{"Quota", testQuota},
@@ -331,6 +332,43 @@ func testMailboxes(t *testing.T, open Opener) {
 	}
 	wantUsage(t, s, a, 0, 0)
 	wantClean(t, s)
+}
+
+// testClaimRecent: each message is \Recent to one claim only (RFC 3501
+// §2.3.2), and claims survive in the store, not in a session.
+func testClaimRecent(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	mb, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "R"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mb.FirstRecent != 1 {
+		t.Fatalf("new mailbox FirstRecent %d", mb.FirstRecent)
+	}
+	for i := 0; i < 3; i++ {
+		appendOne(t, s, a, mb, fmt.Sprint(i))
+	}
+	claim := func(upTo uint32, want uint32) {
+		t.Helper()
+		got, err := s.ClaimRecent(ctx, a.ID, mb.ID, upTo)
+		if err != nil || got != want {
+			t.Fatalf("ClaimRecent(%d) = %d, %v; want %d", upTo, got, err, want)
+		}
+	}
+	claim(3, 1)
+	claim(3, 0)
+	claim(2, 0)
+	appendOne(t, s, a, mb, "4")
+	appendOne(t, s, a, mb, "5")
+	if got := mailbox(t, s, a, "R").FirstRecent; got != 4 {
+		t.Fatalf("FirstRecent %d, want 4", got)
+	}
+	claim(4, 4)
+	claim(5, 5)
+	claim(5, 0)
+	if _, err := s.ClaimRecent(ctx, a.ID, mb.ID+1000, 1); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing mailbox: %v", err)
+	}
 }
 
 // testSubscriptions: the subscription list holds names (RFC 9051 §6.3.7):
