@@ -13,10 +13,13 @@ import (
 	"mailroom/internal/delivery"
 )
 
-var flagFrom string
+// deliverOptions are the flags of `deliver`.
+type deliverOptions struct {
+	from string // envelope sender; "" is the null sender
+}
 
-func deliverFlags(fs *flag.FlagSet) {
-	fs.StringVar(&flagFrom, "from", "", "envelope sender (\"\" for the null sender)")
+func (o *deliverOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.from, "from", "", "envelope sender (\"\" for the null sender)")
 }
 
 // sysexits(3) codes used by `deliver`, as MTAs (Postfix, Exim) expect of an MDA.
@@ -29,12 +32,12 @@ const (
 	exTempFail    = 75
 )
 
-func cmdDeliver(e *env, args []string) error {
+func cmdDeliver(e *env, o *deliverOptions, args []string) error {
 	if len(args) == 0 {
 		return &exitError{code: exUsage, err: errors.New("usage: mailroom deliver --from ADDRESS RCPT... < MESSAGE")}
 	}
-	if err := delivery.CheckReversePath(flagFrom); err != nil {
-		return &exitError{code: exUsage, err: fmt.Errorf("--from %q: %w", flagFrom, err)}
+	if err := delivery.CheckReversePath(o.from); err != nil {
+		return &exitError{code: exUsage, err: fmt.Errorf("--from %q: %w", o.from, err)}
 	}
 	cfg, err := e.loadConfig()
 	if err != nil {
@@ -46,7 +49,7 @@ func cmdDeliver(e *env, args []string) error {
 		return &exitError{code: exTempFail, err: err}
 	}
 	defer s.Close()
-	return deliverLocal(e.ctx, s.agent(), flagFrom, args, e.stdin)
+	return deliverLocal(e.ctx, s.agent(), o.from, args, e.stdin)
 }
 
 func deliverLocal(ctx context.Context, agent *delivery.Agent, from string, rcpts []string, msg io.Reader) error {
