@@ -13,7 +13,7 @@ import (
 
 var ctx = context.Background()
 
-func newRuntime(t *testing.T, opts Options) (*Runtime, *store.Account) {
+func newRuntime(t testing.TB, opts Options) (*Runtime, *store.Account) {
 	t.Helper()
 	st, err := sqlite.Open(t.TempDir(), sqlite.Options{})
 	if err != nil {
