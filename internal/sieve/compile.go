@@ -207,9 +207,16 @@ func (c *compiler) file(src []byte, name string, stack []string) ([]parser.Cmd, 
 	if err != nil {
 		return fail(err)
 	}
-	cmds, err := parser.Parse(lexer.NewStream(toks), &parser.Options{MaxBlockNesting: maxNesting, MaxTestNesting: maxNesting})
+	stream := lexer.NewStream(toks)
+	cmds, err := parser.Parse(stream, &parser.Options{MaxBlockNesting: maxNesting, MaxTestNesting: maxNesting})
 	if err != nil {
 		return fail(err)
+	}
+	// The library's parser ends the script at a closing brace that closes
+	// no block, and ignores what follows.
+	if t := stream.Last(); t != nil {
+		line, col := t.LineCol()
+		return fail(&CheckError{Line: line, Column: col, Msg: "unexpected closing brace"})
 	}
 	req := map[string]bool{}
 	out, err := c.block(cmds, req, name, stack, true)

@@ -275,6 +275,8 @@ func TestCheckErrors(t *testing.T) {
 		{"redirect \"not an address\";\n", 1, "bad address"},
 		{"addheader \"X\" \"y\";\n", 1, `missing require "editheader"`},
 		{"require \"reject\";\nkeep;\n  reject;\n", 3, "reject: expected one reason"},
+		{"if true {\n  keep;\n} }\ndiscard;\n", 3, "unexpected closing brace"},
+		{"keep;\n}\n", 2, "unexpected closing brace"},
 	}
 	for _, tt := range tests {
 		err := Check([]byte(tt.script))
