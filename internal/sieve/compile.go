@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -206,6 +207,14 @@ func (c *compiler) file(src []byte, name string, stack []string) ([]parser.Cmd, 
 	toks, err := lexer.Lex(bytes.NewReader(src), &lexer.Options{MaxTokens: maxTokens})
 	if err != nil {
 		return fail(err)
+	}
+	// The library multiplies a number by its K, M or G without a check: an
+	// overflow would turn "size :over 8589934592G" into a size every
+	// message is over.
+	for _, t := range toks {
+		if n, ok := t.(lexer.Number); ok && n.Value > math.MaxInt/n.Quantifier.Multiplier() {
+			return fail(errorAt(n.Position, "number %d%s is too large", n.Value, strings.TrimRight(string(n.Quantifier), "\x00")))
+		}
 	}
 	stream := lexer.NewStream(toks)
 	cmds, err := parser.Parse(stream, &parser.Options{MaxBlockNesting: maxNesting, MaxTestNesting: maxNesting})
