@@ -78,24 +78,36 @@ func cmdDomainCatchAll(e *env, args []string) error {
 	})
 }
 
-var (
-	flagPasswordStdin bool
-	flagQuota         string
-	flagQuotaMessages string
-)
-
-func passwordFlag(fs *flag.FlagSet) {
-	fs.BoolVar(&flagPasswordStdin, "password-stdin", false, "read the password from the first line of standard input")
+// passwordOptions are the flags of `user passwd`, and of `user add` with
+// userAddOptions.
+type passwordOptions struct {
+	stdin bool // read the password from standard input
 }
 
-func userFlags(fs *flag.FlagSet) {
-	passwordFlag(fs)
-	fs.StringVar(&flagQuota, "quota", "default", "storage quota: SIZE (200K, 10M, 1G), default or unlimited")
-	fs.StringVar(&flagQuotaMessages, "quota-messages", "default", "message-count quota: N, default or unlimited")
+func (o *passwordOptions) register(fs *flag.FlagSet) {
+	fs.BoolVar(&o.stdin, "password-stdin", false, "read the password from the first line of standard input")
 }
 
-func quotaFlags(fs *flag.FlagSet) {
-	fs.StringVar(&flagQuotaMessages, "messages", "", "message-count quota: N, default or unlimited (unchanged when not given)")
+// userAddOptions are the flags of `user add`.
+type userAddOptions struct {
+	password      passwordOptions
+	quota         string
+	quotaMessages string
+}
+
+func (o *userAddOptions) register(fs *flag.FlagSet) {
+	o.password.register(fs)
+	fs.StringVar(&o.quota, "quota", "default", "storage quota: SIZE (200K, 10M, 1G), default or unlimited")
+	fs.StringVar(&o.quotaMessages, "quota-messages", "default", "message-count quota: N, default or unlimited")
+}
+
+// quotaSetOptions are the flags of `quota set`.
+type quotaSetOptions struct {
+	messages string // "" leaves the message quota as it is
+}
+
+func (o *quotaSetOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.messages, "messages", "", "message-count quota: N, default or unlimited (unchanged when not given)")
 }
 
 // parseQuota reads a quota value: a size (or count), "default" or "unlimited".
@@ -122,8 +134,8 @@ func parseQuota(s string, size bool) (int64, error) {
 
 // password returns the password to set: from standard input, or a new
 // random one that is printed.
-func (e *env) password() (pw string, generated bool, err error) {
-	if flagPasswordStdin {
+func (e *env) password(o *passwordOptions) (pw string, generated bool, err error) {
+	if o.stdin {
 		line, err := bufio.NewReader(e.stdin).ReadString('\n')
 		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
 			return "", false, fmt.Errorf("reading the password from standard input: %w", err)
@@ -150,19 +162,19 @@ func randomPassword() string {
 	return string(b)
 }
 
-func cmdUserAdd(e *env, args []string) error {
+func cmdUserAdd(e *env, o *userAddOptions, args []string) error {
 	if err := wantArgs(args, 1, 1, "user add ADDRESS [--password-stdin] [--quota SIZE]"); err != nil {
 		return err
 	}
-	qb, err := parseQuota(flagQuota, true)
+	qb, err := parseQuota(o.quota, true)
 	if err != nil {
 		return fmt.Errorf("--quota: %w", err)
 	}
-	qm, err := parseQuota(flagQuotaMessages, false)
+	qm, err := parseQuota(o.quotaMessages, false)
 	if err != nil {
 		return fmt.Errorf("--quota-messages: %w", err)
 	}
-	pw, generated, err := e.password()
+	pw, generated, err := e.password(&o.password)
 	if err != nil {
 		return err
 	}
@@ -179,11 +191,11 @@ func cmdUserAdd(e *env, args []string) error {
 	})
 }
 
-func cmdUserPasswd(e *env, args []string) error {
+func cmdUserPasswd(e *env, o *passwordOptions, args []string) error {
 	if err := wantArgs(args, 1, 1, "user passwd ADDRESS [--password-stdin]"); err != nil {
 		return err
 	}
-	pw, generated, err := e.password()
+	pw, generated, err := e.password(o)
 	if err != nil {
 		return err
 	}
@@ -286,7 +298,7 @@ func cmdAliasList(e *env, args []string) error {
 	})
 }
 
-func cmdQuotaSet(e *env, args []string) error {
+func cmdQuotaSet(e *env, o *quotaSetOptions, args []string) error {
 	if err := wantArgs(args, 2, 2, "quota set ADDRESS SIZE|default|unlimited [--messages N]"); err != nil {
 		return err
 	}
@@ -300,8 +312,8 @@ func cmdQuotaSet(e *env, args []string) error {
 			return err
 		}
 		qm := a.QuotaMessages
-		if flagQuotaMessages != "" {
-			if qm, err = parseQuota(flagQuotaMessages, false); err != nil {
+		if o.messages != "" {
+			if qm, err = parseQuota(o.messages, false); err != nil {
 				return fmt.Errorf("--messages: %w", err)
 			}
 		}
@@ -344,18 +356,21 @@ func percent(used, limit, own int64) string {
 	return s
 }
 
-var flagRepair bool
-
-func checkFlags(fs *flag.FlagSet) {
-	fs.BoolVar(&flagRepair, "repair", false, "repair what can be repaired (counters, orphan bodies)")
+// checkOptions are the flags of `check`.
+type checkOptions struct {
+	repair bool
 }
 
-func cmdCheck(e *env, args []string) error {
+func (o *checkOptions) register(fs *flag.FlagSet) {
+	fs.BoolVar(&o.repair, "repair", false, "repair what can be repaired (counters, orphan bodies)")
+}
+
+func cmdCheck(e *env, o *checkOptions, args []string) error {
 	if err := wantArgs(args, 0, 0, "check [--repair]"); err != nil {
 		return err
 	}
 	return e.withServices(func(s *services) error {
-		r, err := s.store.Check(e.ctx, flagRepair)
+		r, err := s.store.Check(e.ctx, o.repair)
 		if err != nil {
 			return err
 		}
@@ -365,7 +380,7 @@ func cmdCheck(e *env, args []string) error {
 		}
 		fmt.Fprintln(e.stdout)
 		for _, p := range r.Problems {
-			if flagRepair && p.Repair != "" {
+			if o.repair && p.Repair != "" {
 				fmt.Fprintf(e.stdout, "problem: %s (%s)\n", p.What, p.Repair)
 			} else {
 				fmt.Fprintf(e.stdout, "problem: %s\n", p.What)
@@ -373,7 +388,7 @@ func cmdCheck(e *env, args []string) error {
 		}
 		unrepaired := 0
 		for _, p := range r.Problems {
-			if !flagRepair || p.Repair == "" {
+			if !o.repair || p.Repair == "" {
 				unrepaired++
 			}
 		}
@@ -385,7 +400,7 @@ func cmdCheck(e *env, args []string) error {
 			fmt.Fprintln(e.stdout, "repaired")
 			return nil
 		}
-		if !flagRepair {
+		if !o.repair {
 			return fmt.Errorf("check found %d problems (see above; `mailroom check --repair` fixes what it can)", len(r.Problems))
 		}
 		return fmt.Errorf("check found %d problems that cannot be repaired", unrepaired)

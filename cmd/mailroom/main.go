@@ -29,11 +29,24 @@ var version = "0.1.0-dev"
 const defaultConfig = "./mailroom.toml"
 
 type command struct {
-	name  string
-	args  string
-	help  string
-	run   func(e *env, args []string) error
-	setup func(fs *flag.FlagSet) // extra flags
+	name string
+	args string
+	help string
+	run  func(e *env, args []string) error
+	// bind, for a command with flags of its own, registers them on fs
+	// into a new options value and returns the run function that reads
+	// it; run is then unused.
+	bind func(fs *flag.FlagSet) func(e *env, args []string) error
+}
+
+// withOptions binds a command whose flags fill an options value of type O:
+// each run parses into a value of its own.
+func withOptions[O any](register func(o *O, fs *flag.FlagSet), run func(e *env, o *O, args []string) error) func(fs *flag.FlagSet) func(e *env, args []string) error {
+	return func(fs *flag.FlagSet) func(e *env, args []string) error {
+		o := new(O)
+		register(o, fs)
+		return func(e *env, args []string) error { return run(e, o, args) }
+	}
 }
 
 // env is what a command runs with.
@@ -56,16 +69,16 @@ func init() {
 		{name: "domain del", args: "DOMAIN", help: "delete a local domain (it must have no accounts or aliases)", run: cmdDomainDel},
 		{name: "domain list", help: "list local domains", run: cmdDomainList},
 		{name: "domain catchall", args: "DOMAIN ADDRESS|\"\"", help: "set (or clear) the catch-all account of a domain", run: cmdDomainCatchAll},
-		{name: "user add", args: "ADDRESS [--password-stdin] [--quota SIZE] [--quota-messages N]", help: "add an account (prints a random password unless --password-stdin)", run: cmdUserAdd, setup: userFlags},
-		{name: "user passwd", args: "ADDRESS [--password-stdin]", help: "set a new password (random and printed unless --password-stdin)", run: cmdUserPasswd, setup: passwordFlag},
+		{name: "user add", args: "ADDRESS [--password-stdin] [--quota SIZE] [--quota-messages N]", help: "add an account (prints a random password unless --password-stdin)", bind: withOptions((*userAddOptions).register, cmdUserAdd)},
+		{name: "user passwd", args: "ADDRESS [--password-stdin]", help: "set a new password (random and printed unless --password-stdin)", bind: withOptions((*passwordOptions).register, cmdUserPasswd)},
 		{name: "user del", args: "ADDRESS", help: "delete an account and all its mail", run: cmdUserDel},
 		{name: "user list", help: "list accounts with their quota usage", run: cmdUserList},
 		{name: "alias add", args: "ALIAS TARGET...", help: "deliver mail for ALIAS to each TARGET account", run: cmdAliasAdd},
 		{name: "alias del", args: "ALIAS [TARGET]", help: "delete an alias (or one of its targets)", run: cmdAliasDel},
 		{name: "alias list", help: "list aliases", run: cmdAliasList},
-		{name: "quota set", args: "ADDRESS SIZE|default|unlimited [--messages N|default|unlimited]", help: "set an account's quota", run: cmdQuotaSet, setup: quotaFlags},
+		{name: "quota set", args: "ADDRESS SIZE|default|unlimited [--messages N|default|unlimited]", help: "set an account's quota", bind: withOptions((*quotaSetOptions).register, cmdQuotaSet)},
 		{name: "quota show", args: "ADDRESS", help: "show an account's usage and limits", run: cmdQuotaShow},
-		{name: "deliver", args: "--from ADDRESS RCPT... < MESSAGE", help: "deliver a message from standard input (MDA); exits with sysexits codes", run: cmdDeliver, setup: deliverFlags},
+		{name: "deliver", args: "--from ADDRESS RCPT... < MESSAGE", help: "deliver a message from standard input (MDA); exits with sysexits codes", bind: withOptions((*deliverOptions).register, cmdDeliver)},
 		{name: "sieve put", args: "ADDRESS NAME FILE|-", help: "check and store a Sieve script (active stays active)", run: cmdSievePut},
 		{name: "sieve get", args: "ADDRESS NAME", help: "print a Sieve script", run: cmdSieveGet},
 		{name: "sieve list", args: "ADDRESS", help: "list an account's Sieve scripts (the active one marked)", run: cmdSieveList},
@@ -73,7 +86,7 @@ func init() {
 		{name: "sieve deactivate", args: "ADDRESS", help: "turn the account's filtering off", run: cmdSieveDeactivate},
 		{name: "sieve delete", args: "ADDRESS NAME", help: "delete an inactive Sieve script", run: cmdSieveDelete},
 		{name: "sieve check", args: "FILE|-", help: "check a Sieve script; prints errors with line numbers, exits 1 on error", run: cmdSieveCheck},
-		{name: "check", args: "[--repair]", help: "verify the store; exits non-zero on a problem", run: cmdCheck, setup: checkFlags},
+		{name: "check", args: "[--repair]", help: "verify the store; exits non-zero on a problem", bind: withOptions((*checkOptions).register, cmdCheck)},
 		{name: "version", help: "print the version", run: cmdVersion},
 	}
 }
@@ -104,8 +117,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, flags: fs}
 	fs.StringVar(&e.configPath, "config", defaultConfig, "configuration file")
-	if cmd.setup != nil {
-		cmd.setup(fs)
+	runCmd := cmd.run
+	if cmd.bind != nil {
+		runCmd = cmd.bind(fs)
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: mailroom %s %s\n  %s\n", cmd.name, cmd.args, cmd.help)
@@ -118,7 +132,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return 2
 	}
-	if err := cmd.run(e, positional); err != nil {
+	if err := runCmd(e, positional); err != nil {
 		fmt.Fprintf(stderr, "mailroom: %s\n", oneLine(err.Error()))
 		var ee *exitError
 		if errors.As(err, &ee) {

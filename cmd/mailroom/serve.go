@@ -2,34 +2,25 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"mailroom/internal/config"
-	"mailroom/internal/delivery"
 	"mailroom/internal/directory"
 	"mailroom/internal/imapserver"
 	"mailroom/internal/limits"
 	"mailroom/internal/managesieve"
 	"mailroom/internal/pop3server"
 	"mailroom/internal/smtpserver"
-	"mailroom/internal/store"
 	"mailroom/internal/store/sqlite"
 	"mailroom/internal/tlsconf"
 )
@@ -439,180 +430,4 @@ func loopbackAddr(addr string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.Unmap().IsLoopback()
-}
-
-const (
-	quickstartDomain = "example.test"
-	quickstartUser   = "demo@example.test"
-)
-
-func cmdQuickstart(e *env, args []string) error {
-	if err := wantArgs(args, 0, 0, "quickstart [--config FILE]"); err != nil {
-		return err
-	}
-	if _, err := os.Stat(e.configPath); errors.Is(err, os.ErrNotExist) {
-		cfg := config.Default()
-		cfg.Hostname = "localhost"
-		cfg.DataDir = "./mailroom-data"
-		cfg.Listen.SMTP = "127.0.0.1:2525"
-		cfg.Listen.LMTP = "127.0.0.1:2424"
-		cfg.Listen.IMAP = "127.0.0.1:1143"
-		cfg.Listen.POP3 = "127.0.0.1:1110"
-		cfg.Listen.ManageSieve = "127.0.0.1:4190"
-		cfg.Listen.IMAPS = "127.0.0.1:1993"
-		cfg.Listen.POP3S = "127.0.0.1:1995"
-		if err := os.MkdirAll(filepath.Dir(e.configPath), 0o755); err != nil {
-			return err
-		}
-		if err := quickstartCertificate(e, cfg); err != nil {
-			return err
-		}
-		if err := os.WriteFile(e.configPath, config.Render(cfg), 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "wrote %s\n", e.configPath)
-	} else if err != nil {
-		return err
-	} else {
-		fmt.Fprintf(e.stdout, "using %s\n", e.configPath)
-	}
-	s, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	fmt.Fprintf(e.stdout, "data in %s\n", s.cfg.DataDir)
-	if err := s.dir.AddDomain(e.ctx, quickstartDomain); err != nil && !errors.Is(err, store.ErrExists) {
-		return err
-	}
-	pw := randomPassword()
-	if _, err := s.dir.AddAccount(e.ctx, quickstartUser, pw, store.QuotaDefault, store.QuotaDefault); err == nil {
-		fmt.Fprintf(e.stdout, "created account %s with password %s\n", quickstartUser, pw)
-	} else if errors.Is(err, store.ErrExists) {
-		fmt.Fprintf(e.stdout, "account %s exists (its password was printed when it was created; `mailroom user passwd %s` sets a new one)\n", quickstartUser, quickstartUser)
-	} else {
-		return err
-	}
-	fmt.Fprintln(e.stdout, "try it:")
-	if a := s.cfg.Listen.SMTP; a != "" {
-		fmt.Fprintf(e.stdout, "  swaks --server %s --to %s --from you@example.org        # SMTP\n", a, quickstartUser)
-	}
-	if a := s.cfg.Listen.LMTP; a != "" {
-		fmt.Fprintf(e.stdout, "  swaks --protocol LMTP --server %s --to %s               # LMTP\n", a, quickstartUser)
-	}
-	if a := s.cfg.Listen.IMAP; a != "" {
-		fmt.Fprintf(e.stdout, "  curl --url 'imap://%s/INBOX' --user '%s:PASSWORD'   # IMAP\n", a, quickstartUser)
-	}
-	if a := s.cfg.Listen.POP3; a != "" {
-		fmt.Fprintf(e.stdout, "  curl --url 'pop3://%s/1' --user '%s:PASSWORD'       # POP3\n", a, quickstartUser)
-	}
-	if a := s.cfg.Listen.IMAPS; a != "" {
-		fmt.Fprintf(e.stdout, "  curl --cacert %s --url 'imaps://%s/INBOX' --user '%s:PASSWORD'   # IMAP over TLS\n", s.cfg.TLS.Cert, a, quickstartUser)
-	}
-	if a := s.cfg.Listen.POP3S; a != "" {
-		fmt.Fprintf(e.stdout, "  curl --cacert %s --url 'pop3s://%s/1' --user '%s:PASSWORD'     # POP3 over TLS\n", s.cfg.TLS.Cert, a, quickstartUser)
-	}
-	fmt.Fprintf(e.stdout, "  echo 'Subject: hi' | go run ./cmd/mailroom deliver --from you@example.org %s\n", quickstartUser)
-	fmt.Fprintf(e.stdout, "  go run ./cmd/mailroom quota show %s\n", quickstartUser)
-	return serve(e, s)
-}
-
-// quickstartCertificate points cfg's [tls] at a self-signed certificate in
-// the data directory, generating it unless a previous quickstart left one.
-func quickstartCertificate(e *env, cfg *config.Config) error {
-	cfg.TLS.Cert = cfg.DataDir + "/tls/cert.pem"
-	cfg.TLS.Key = cfg.DataDir + "/tls/key.pem"
-	base := filepath.Dir(e.configPath)
-	certFile, keyFile := filepath.Join(base, cfg.TLS.Cert), filepath.Join(base, cfg.TLS.Key)
-	if _, err := tlsconf.Load(certFile, keyFile); err == nil {
-		fmt.Fprintf(e.stdout, "using the certificate in %s\n", certFile)
-		return nil
-	}
-	hosts := []string{"localhost", "127.0.0.1", "::1"}
-	if h, err := os.Hostname(); err == nil && h != "" {
-		hosts = append(hosts, h)
-	}
-	if err := tlsconf.GenerateSelfSigned(certFile, keyFile, hosts, time.Now()); err != nil {
-		return fmt.Errorf("generating a self-signed certificate: %w", err)
-	}
-	fmt.Fprintf(e.stdout, "wrote a self-signed certificate for %s to %s (clients must be told to trust it)\n", strings.Join(hosts, ", "), certFile)
-	return nil
-}
-
-var flagFrom string
-
-func deliverFlags(fs *flag.FlagSet) {
-	fs.StringVar(&flagFrom, "from", "", "envelope sender (\"\" for the null sender)")
-}
-
-// sysexits(3) codes used by `deliver`, as MTAs (Postfix, Exim) expect of an MDA.
-const (
-	exUsage       = 64
-	exDataErr     = 65
-	exNoUser      = 67
-	exUnavailable = 69
-	exSoftware    = 70
-	exTempFail    = 75
-)
-
-func cmdDeliver(e *env, args []string) error {
-	if len(args) == 0 {
-		return &exitError{code: exUsage, err: errors.New("usage: mailroom deliver --from ADDRESS RCPT... < MESSAGE")}
-	}
-	if err := delivery.CheckReversePath(flagFrom); err != nil {
-		return &exitError{code: exUsage, err: fmt.Errorf("--from %q: %w", flagFrom, err)}
-	}
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return &exitError{code: exTempFail, err: err}
-	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := openServices(cfg, log)
-	if err != nil {
-		return &exitError{code: exTempFail, err: err}
-	}
-	defer s.Close()
-	return deliverLocal(e.ctx, s.agent(), flagFrom, args, e.stdin)
-}
-
-func deliverLocal(ctx context.Context, agent *delivery.Agent, from string, rcpts []string, msg io.Reader) error {
-	env := &delivery.Envelope{From: from, Recipients: rcpts, Protocol: delivery.ProtoLocal, ID: newID()}
-	errs, err := agent.Deliver(ctx, env, msg)
-	if err != nil {
-		return &exitError{code: sysexit(err), err: err}
-	}
-	for i, err := range errs {
-		if err != nil {
-			return &exitError{code: sysexit(err), err: fmt.Errorf("%s: %w", rcpts[i], err)}
-		}
-	}
-	return nil
-}
-
-// sysexit maps a delivery failure to the exit code an MTA understands:
-// 75 retries later, the others bounce.
-func sysexit(err error) int {
-	var de *delivery.Error
-	if !errors.As(err, &de) {
-		return exTempFail
-	}
-	switch {
-	case de.Temporary():
-		return exTempFail
-	case de.Enhanced[1] == 1: // 5.1.x: addressing (unknown user, bad syntax)
-		return exNoUser
-	case de.Enhanced[1] == 7: // 5.7.1: not a local domain
-		return exNoUser
-	case de.Enhanced[1] == 6: // 5.6.x: malformed content
-		return exDataErr
-	case de.Code >= 500:
-		return exUnavailable
-	}
-	return exSoftware
-}
-
-func newID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -212,9 +213,24 @@ func (c *compiler) file(src []byte, name string, stack []string) ([]parser.Cmd, 
 	if err != nil {
 		return fail(err)
 	}
-	cmds, err := parser.Parse(lexer.NewStream(toks), &parser.Options{MaxBlockNesting: maxNesting, MaxTestNesting: maxNesting})
+	// The library multiplies a number by its K, M or G without a check: an
+	// overflow would turn "size :over 8589934592G" into a size every
+	// message is over.
+	for _, t := range toks {
+		if n, ok := t.(lexer.Number); ok && n.Value > math.MaxInt/n.Quantifier.Multiplier() {
+			return fail(errorAt(n.Position, "number %d%s is too large", n.Value, strings.TrimRight(string(n.Quantifier), "\x00")))
+		}
+	}
+	stream := lexer.NewStream(toks)
+	cmds, err := parser.Parse(stream, &parser.Options{MaxBlockNesting: maxNesting, MaxTestNesting: maxNesting})
 	if err != nil {
 		return fail(err)
+	}
+	// The library's parser ends the script at a closing brace that closes
+	// no block, and ignores what follows.
+	if t := stream.Last(); t != nil {
+		line, col := t.LineCol()
+		return fail(&CheckError{Line: line, Column: col, Msg: "unexpected closing brace"})
 	}
 	req := map[string]bool{}
 	out, err := c.block(cmds, req, name, stack, true)

@@ -143,7 +143,7 @@ func (r *Runtime) Active(ctx context.Context, accountID int64) (*store.SieveScri
 func (r *Runtime) Run(ctx context.Context, in *Input) (res *Result) {
 	defer func() {
 		if p := recover(); p != nil {
-			res = Fallback(fmt.Errorf("sieve: %v", p))
+			res = Fallback(&panicError{value: p})
 		}
 		if res.Err != nil {
 			r.log.Warn("sieve script failed; keeping the message in INBOX", "account", in.Account.Address,
@@ -202,6 +202,12 @@ func (r *Runtime) Run(ctx context.Context, in *Input) (res *Result) {
 	}
 	return res
 }
+
+// panicError is a panic in a script run, recovered by Run: the message is
+// kept, and tests can tell the bug from a script's own failure.
+type panicError struct{ value any }
+
+func (e *panicError) Error() string { return fmt.Sprintf("sieve: %v", e.value) }
 
 // addKeep adds a copy; a second action on one mailbox adds no copy
 // (RFC 5228 §2.10.3) but its flags.

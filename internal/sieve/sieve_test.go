@@ -14,7 +14,7 @@ import (
 
 var ctx = context.Background()
 
-func newRuntime(t *testing.T, opts Options) (*Runtime, *store.Account) {
+func newRuntime(t testing.TB, opts Options) (*Runtime, *store.Account) {
 	t.Helper()
 	st, err := sqlite.Open(t.TempDir(), sqlite.Options{})
 	if err != nil {
@@ -338,6 +338,10 @@ func TestCheckErrors(t *testing.T) {
 		{"redirect \"not an address\";\n", 1, "bad address"},
 		{"addheader \"X\" \"y\";\n", 1, `missing require "editheader"`},
 		{"require \"reject\";\nkeep;\n  reject;\n", 3, "reject: expected one reason"},
+		{"if true {\n  keep;\n} }\ndiscard;\n", 3, "unexpected closing brace"},
+		{"keep;\n}\n", 2, "unexpected closing brace"},
+		{"require \"reject\";\nif size :over 8589934592G { reject \"no\"; }\n", 2, "number 8589934592G is too large"},
+		{"if size :under 9223372036854775807K { keep; }\n", 1, "number 9223372036854775807K is too large"},
 	}
 	for _, tt := range tests {
 		err := Check([]byte(tt.script))
