@@ -9,6 +9,7 @@ import (
 	"mailroom/internal/directory"
 	"mailroom/internal/limits"
 	"mailroom/internal/sasl"
+	"mailroom/internal/server"
 	"mailroom/internal/store"
 )
 
@@ -63,15 +64,9 @@ func (s *session) saslMechanisms() []string {
 // (RFC 9051 §6.2.2): mech is upper case; ir is the initial response
 // (RFC 4959 SASL-IR) when haveIR, "=" for an empty one.
 func (s *session) authenticateSASL(mech, ir string, haveIR bool) error {
-	var resp []byte // nil: no initial response
-	if haveIR {
-		resp = []byte{}
-		if ir != "=" {
-			var err error
-			if resp, err = base64.StdEncoding.DecodeString(ir); err != nil {
-				return badArg("invalid base64")
-			}
-		}
+	resp, err := server.InitialResponse(ir, haveIR)
+	if err != nil {
+		return badArg("invalid base64")
 	}
 	switch mech {
 	case sasl.Login:
@@ -79,7 +74,7 @@ func (s *session) authenticateSASL(mech, ir string, haveIR bool) error {
 			return no("PRIVACYREQUIRED", "use TLS before sending a password")
 		}
 		l := sasl.NewLoginServer()
-		if _, err := s.saslExchange(l.Next, resp); err != nil {
+		if _, err := server.Exchange(l.Next, resp, s.saslChallenge, true); err != nil {
 			return s.saslFailed(err, l.Username, mech)
 		}
 		return s.login(l.Username, l.Password, mech)
@@ -118,37 +113,13 @@ func (s *session) authenticateSCRAM(mech string, resp []byte) error {
 	// The proof is checked under Options.Logins like a password: a
 	// locked-out user fails the same way.
 	next := limits.SCRAMNext(s.ctx, s.srv.opts.Logins, s.conn.RemoteAddr(), srv)
-	final, err := s.saslExchange(next, resp)
-	if err == nil && len(final) > 0 {
-		// RFC 4422 §4 3c: IMAP has no additional data with success, so
-		// the server-final-message goes in a continuation and the client
-		// answers with an empty response (RFC 9051 §6.2.2).
-		var last []byte
-		if last, err = s.saslChallenge(final); err == nil && len(last) > 0 {
-			err = badArg("expected an empty response")
-		}
-	}
-	if err != nil {
+	// RFC 4422 §4 3c: IMAP has no additional data with success, so the
+	// server-final-message goes in a continuation and the client answers
+	// with an empty response (RFC 9051 §6.2.2).
+	if _, err := server.Exchange(next, resp, s.saslChallenge, true); err != nil {
 		return s.saslFailed(err, srv.Username(), mech)
 	}
 	return s.loggedIn(acct, mech)
-}
-
-// saslExchange feeds resp, then the client's responses, to next until it
-// is done, and returns the additional data of its success.
-func (s *session) saslExchange(next func([]byte) ([]byte, bool, error), resp []byte) ([]byte, error) {
-	for {
-		ch, done, err := next(resp)
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			return ch, nil
-		}
-		if resp, err = s.saslChallenge(ch); err != nil {
-			return nil, err
-		}
-	}
 }
 
 // saslChallenge sends a challenge as a continuation request ("+ " and
@@ -165,11 +136,7 @@ func (s *session) saslChallenge(ch []byte) ([]byte, error) {
 	if line == "*" {
 		return nil, errSASLCancelled
 	}
-	resp, err := base64.StdEncoding.DecodeString(line)
-	if err != nil {
-		return nil, badArg("invalid base64")
-	}
-	return resp, nil
+	return server.DecodeResponse(line)
 }
 
 // saslFailed turns the error of an exchange into the tagged response.
@@ -182,6 +149,8 @@ func (s *session) saslFailed(err error, user, mech string) error {
 		return err
 	case errors.As(err, &we):
 		return we.err
+	case errors.Is(err, server.ErrInvalidBase64), errors.Is(err, server.ErrNotEmpty):
+		return badArg("%v", err)
 	case errors.Is(err, errSASLCancelled):
 		return badArg("authentication cancelled")
 	case errors.Is(err, sasl.ErrAuthFailed):

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mailroom/internal/message"
+	"mailroom/internal/server/servertest"
 )
 
 // heapInUse returns the live heap after a collection.
@@ -80,6 +81,7 @@ func writeAll(c *client, data string) error {
 }
 
 func TestHostileHugeLiteralAnnouncement(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
 	before := heapInUse()
@@ -123,6 +125,7 @@ func TestHostileHugeLiteralAnnouncement(t *testing.T) {
 }
 
 func TestHostileNesting(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
 	before := heapInUse()
@@ -161,6 +164,7 @@ func TestHostileMillionParts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
+	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	const n = 1_000_000
 	var b strings.Builder
@@ -217,6 +221,7 @@ func TestHostileMillionParts(t *testing.T) {
 }
 
 func TestHostileEncodings(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
 	c := e.login()
@@ -268,6 +273,7 @@ func TestHostileEncodings(t *testing.T) {
 }
 
 func TestHostileLongLines(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
 	before := heapInUse()
@@ -337,6 +343,7 @@ func TestHostileLongLines(t *testing.T) {
 }
 
 func TestHostileManyLiterals(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
 	before := heapInUse()
@@ -382,6 +389,7 @@ func TestHostileManyLiterals(t *testing.T) {
 
 // TestHostileJunk sends random binary junk, then checks the server.
 func TestHostileJunk(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
 	for _, in := range []string{
