@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mailroom/internal/server/servertest"
 )
 
 // panicWatch is a slog handler that remembers log lines about panics and
@@ -145,24 +147,7 @@ func FuzzSession(f *testing.F) {
 		IdleTimeout:    2 * time.Second,
 		AuthFailDelay:  -1,
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	addr := l.Addr().String()
-	serveDone := make(chan struct{})
-	go func() {
-		defer close(serveDone)
-		srv.Serve(l)
-	}()
-	f.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			f.Errorf("Shutdown: %v", err)
-		}
-		<-serveDone
-	})
+	addr := servertest.Serve(f, srv)
 
 	f.Fuzz(func(t *testing.T, in []byte) {
 		fuzzSession(t, addr, in)

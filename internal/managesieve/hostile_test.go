@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mailroom/internal/server/servertest"
 )
 
 func heapInUse() uint64 {
@@ -49,6 +51,7 @@ func healthy(t *testing.T, ts *testServer) {
 // arguments than any command takes; the literals after that are read and
 // thrown away, not held (before login too).
 func TestManyLiteralArguments(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	ts := startServer(t, newFakeBackend(), Options{})
 	c := dial(t, ts.addr)
 	go func() {
@@ -62,6 +65,7 @@ func TestManyLiteralArguments(t *testing.T) {
 
 // Debug logging shows a long argument as its length, not its bytes.
 func TestLongArgumentsNotLogged(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	ts := startServer(t, newFakeBackend(), Options{})
 	c := dial(t, ts.addr)
 	long := strings.Repeat("q", 60000)
@@ -83,6 +87,7 @@ func TestLongArgumentsNotLogged(t *testing.T) {
 }
 
 func TestHostileInput(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	ts := startServer(t, newFakeBackend(), Options{})
 	before := heapInUse()
 	login := `AUTHENTICATE "PLAIN" "` + plain("", "alice", "secret") + "\"\r\n"
