@@ -9,6 +9,7 @@ import (
 	"mailroom/internal/directory"
 	"mailroom/internal/limits"
 	"mailroom/internal/sasl"
+	"mailroom/internal/server"
 	"mailroom/internal/store"
 )
 
@@ -64,16 +65,10 @@ func (c *conn) saslMechanisms() []string {
 // authSASL runs AUTH (RFC 5034 §4) for LOGIN and SCRAM-SHA-256(-PLUS);
 // mech is upper case.
 func (c *conn) authSASL(mech, initial string, hasInitial bool) error {
-	var resp []byte // nil: no initial response
-	if hasInitial {
-		// RFC 5034 §4: "=" is an empty initial response.
-		resp = []byte{}
-		if initial != "=" {
-			var err error
-			if resp, err = base64.StdEncoding.DecodeString(initial); err != nil {
-				return badf("invalid base64")
-			}
-		}
+	// RFC 5034 §4: "=" is an empty initial response.
+	resp, err := server.InitialResponse(initial, hasInitial)
+	if err != nil {
+		return badf("invalid base64")
 	}
 	switch mech {
 	case sasl.Login:
@@ -81,7 +76,7 @@ func (c *conn) authSASL(mech, initial string, hasInitial bool) error {
 			return errPlaintext
 		}
 		l := sasl.NewLoginServer()
-		if _, err := c.saslExchange(l.Next, resp); err != nil {
+		if _, err := server.Exchange(l.Next, resp, c.saslChallenge, true); err != nil {
 			return c.saslFailed(err, l.Username, mech)
 		}
 		return c.login(l.Username, l.Password)
@@ -118,37 +113,13 @@ func (c *conn) authSCRAM(mech string, resp []byte) error {
 		}})
 	// The proof is checked under Options.Logins like a password.
 	next := limits.SCRAMNext(c.ctx, c.srv.opts.Logins, c.nc.RemoteAddr(), srv)
-	final, err := c.saslExchange(next, resp)
-	if err == nil && len(final) > 0 {
-		// RFC 4422 §4 3c: the server-final-message goes in a last
-		// challenge, answered with an empty response, since POP3 has no
-		// additional data with success (RFC 5034 §4).
-		var last []byte
-		if last, err = c.saslChallenge(final); err == nil && len(last) > 0 {
-			err = badf("expected an empty response")
-		}
-	}
-	if err != nil {
+	// RFC 4422 §4 3c: the server-final-message goes in a last challenge,
+	// answered with an empty response, since POP3 has no additional data
+	// with success (RFC 5034 §4).
+	if _, err := server.Exchange(next, resp, c.saslChallenge, true); err != nil {
 		return c.saslFailed(err, srv.Username(), mech)
 	}
 	return c.loggedIn(acct)
-}
-
-// saslExchange feeds resp, then the client's responses, to next until it
-// is done, and returns the additional data of its success.
-func (c *conn) saslExchange(next func([]byte) ([]byte, bool, error), resp []byte) ([]byte, error) {
-	for {
-		ch, done, err := next(resp)
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			return ch, nil
-		}
-		if resp, err = c.saslChallenge(ch); err != nil {
-			return nil, err
-		}
-	}
 }
 
 // saslChallenge sends "+ " and the base64 challenge (RFC 5034 §4) and
@@ -168,11 +139,7 @@ func (c *conn) saslChallenge(ch []byte) ([]byte, error) {
 		// RFC 5034 §4: "*" cancels, answered with -ERR.
 		return nil, errSASLCancelled
 	}
-	resp, err := base64.StdEncoding.DecodeString(line)
-	if err != nil {
-		return nil, badf("invalid base64")
-	}
-	return resp, nil
+	return server.DecodeResponse(line)
 }
 
 // saslFailed turns the error of an exchange into the reply.
@@ -181,6 +148,8 @@ func (c *conn) saslFailed(err error, user, mech string) error {
 	switch {
 	case errors.As(err, &re):
 		return err
+	case errors.Is(err, server.ErrInvalidBase64), errors.Is(err, server.ErrNotEmpty):
+		return badf("%v", err)
 	case errors.Is(err, sasl.ErrAuthFailed):
 		c.log.Debug("sasl", "mech", mech, "err", err)
 		return c.loginFailed(user)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mailroom/internal/server/servertest"
 )
 
 // panicWatch is a slog handler that remembers log lines about panics
@@ -81,22 +83,7 @@ func FuzzSession(f *testing.F) {
 		View: ViewAll, MarkSeen: true, AuthFailDelay: -1,
 		AuthTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second,
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		srv.Serve(l)
-		close(done)
-	}()
-	f.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-	})
-	addr := l.Addr().String()
+	addr := servertest.Serve(f, srv)
 
 	f.Fuzz(func(t *testing.T, input []byte) {
 		nc, err := net.Dial("tcp", addr)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mailroom/internal/server/servertest"
 )
 
 func heapInUse() uint64 {
@@ -62,6 +64,7 @@ func healthy(t *testing.T, ts *testServer) {
 }
 
 func TestHostileInput(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	f := newFixture(t)
 	f.deliver(t, f.alice, "INBOX", "Subject: hi\r\n\r\nhello\r\n")
 	ts := startServer(t, f, Options{})

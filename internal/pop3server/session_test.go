@@ -20,9 +20,7 @@ func (ts *testServer) waitNoConns(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ts.srv.mu.Lock()
-		n := len(ts.srv.conns)
-		ts.srv.mu.Unlock()
+		n := ts.srv.core.Open()
 		if n == 0 {
 			return
 		}

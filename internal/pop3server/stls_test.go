@@ -123,7 +123,7 @@ func TestSTLSInjection(t *testing.T) {
 	tc.expect("STAT", "-ERR command not valid in AUTHORIZATION state")
 	tc.expect("PASS "+password, "-ERR send USER first")
 	tc.login(alice)
-	if !strings.Contains(ts.logs.String(), "discarding octets pipelined after STLS") {
+	if !strings.Contains(ts.logs.String(), "discarding octets pipelined after STARTTLS") {
 		t.Errorf("no discard logged:\n%s", ts.logs)
 	}
 }

@@ -361,6 +361,13 @@ func (s *Server) Sessions() []Session {
 	return out
 }
 
+// Open returns the number of open connections.
+func (s *Server) Open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // Shutdown stops accepting connections, asks every session to end
 // (Session.Shutdown) and waits until every connection is closed and every
 // Hold released; then it returns nil. If ctx ends first, it cancels every
