@@ -134,6 +134,7 @@ func FuzzSession(f *testing.F) {
 		f.Add([]byte(s))
 	}
 
+	f.Cleanup(servertest.CheckLeaks(f))
 	watch := &panicWatch{}
 	cert, _, _ := selfSigned(f)
 	b := newFakeBackend()

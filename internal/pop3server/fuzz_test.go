@@ -66,6 +66,7 @@ func FuzzSession(f *testing.F) {
 		f.Add([]byte(b.String()))
 	}
 
+	f.Cleanup(servertest.CheckLeaks(f))
 	fx := newFixture(f)
 	// refill puts mail back when the inputs' DELE+QUIT have taken it.
 	refill := func(t testing.TB) {

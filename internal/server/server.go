@@ -250,13 +250,16 @@ func (s *Server) Track(nc net.Conn, shutdown func()) (*Conn, error) {
 
 // Hold counts work that Shutdown must wait for besides the connections (a
 // delivery running outside its connection's goroutine). The caller calls
-// release, once, when the work is done. It returns ErrServerClosed when
-// Shutdown has begun.
+// release when the work is done. Once Shutdown has begun, work may still
+// be added while connections are open (a transaction under way finishing);
+// when nothing is left, Hold returns ErrServerClosed.
 func (s *Server) Hold() (release func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	select {
+	case <-s.idle:
 		return nil, ErrServerClosed
+	default:
 	}
 	s.holds++
 	var once sync.Once
@@ -360,6 +363,9 @@ func (s *Server) Sessions() []Session {
 	}
 	return out
 }
+
+// Done returns a channel that is closed when Shutdown has returned.
+func (s *Server) Done() <-chan struct{} { return s.done }
 
 // Open returns the number of open connections.
 func (s *Server) Open() int {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mailroom/internal/server/servertest"
 )
 
 // panicWatch is a slog handler that remembers log lines about panics
@@ -71,12 +73,11 @@ func FuzzSession(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 
+	f.Cleanup(servertest.CheckLeaks(f))
 	watch := &panicWatch{}
 	logger := slog.New(watch)
 	cert, _ := selfSigned(f)
 	var addrs []string
-	var servers []*Server
-	var serving sync.WaitGroup
 	for _, lmtp := range []bool{false, true} {
 		opts := Options{
 			Hostname:       "mx.example.org",
@@ -94,28 +95,8 @@ func FuzzSession(f *testing.F) {
 		d.rcptResult["carol@example.org"] = errors.New("internal")
 		d.rcptResult["dave@example.org"] = nil
 		srv := New(d, opts)
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			f.Fatal(err)
-		}
-		addrs = append(addrs, l.Addr().String())
-		servers = append(servers, srv)
-		serving.Add(1)
-		go func() {
-			defer serving.Done()
-			srv.Serve(l)
-		}()
+		addrs = append(addrs, servertest.Serve(f, srv))
 	}
-	f.Cleanup(func() {
-		for _, srv := range servers {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := srv.Shutdown(ctx); err != nil {
-				f.Errorf("Shutdown: %v", err)
-			}
-			cancel()
-		}
-		serving.Wait()
-	})
 
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var wg sync.WaitGroup
