@@ -2,12 +2,10 @@ package imapserver
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 
 	"mailroom/internal/directory"
-	"mailroom/internal/limits"
 	"mailroom/internal/sasl"
 	"mailroom/internal/server"
 	"mailroom/internal/store"
@@ -42,14 +40,7 @@ func (s *session) scramAuthenticator() SCRAMAuthenticator {
 // channelBindings returns the channel binding data of the session's TLS
 // layer (implicit or after STARTTLS); zero without TLS.
 func (s *session) channelBindings() sasl.ChannelBindings {
-	tc := s.tlsConn
-	if tc == nil {
-		tc, _ = s.conn.(*tls.Conn)
-	}
-	if tc == nil {
-		return sasl.ChannelBindings{}
-	}
-	return sasl.ConnChannelBindings(tc, s.srv.opts.TLSConfig)
+	return s.c.ChannelBindings(s.tlsConn, s.srv.opts.TLSConfig)
 }
 
 // saslMechanisms lists the mechanisms AUTHENTICATE takes on this
@@ -97,29 +88,14 @@ func (s *session) authenticateSCRAM(mech string, resp []byte) error {
 	if auth == nil || plus && !cb.Available() {
 		return no("CANNOT", "unsupported authentication mechanism")
 	}
-	var acct *store.Account
-	srv := sasl.NewSCRAMServer(sasl.SCRAMOptions{Plus: plus, ChannelBindings: cb,
-		Lookup: func(user string) (*sasl.SCRAMKeys, error) {
-			k, a, err := auth.SCRAMKeys(s.ctx, user)
-			if errors.Is(err, directory.ErrAuthFailed) {
-				return nil, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			acct = a
-			return k, nil
-		}})
-	// The proof is checked under Options.Logins like a password: a
-	// locked-out user fails the same way.
-	next := limits.SCRAMNext(s.ctx, s.srv.opts.Logins, s.conn.RemoteAddr(), srv)
+	sc := server.NewSCRAM(s.c, s.srv.opts.Logins, plus, cb, directory.ErrAuthFailed, auth.SCRAMKeys)
 	// RFC 4422 §4 3c: IMAP has no additional data with success, so the
 	// server-final-message goes in a continuation and the client answers
 	// with an empty response (RFC 9051 §6.2.2).
-	if _, err := server.Exchange(next, resp, s.saslChallenge, true); err != nil {
-		return s.saslFailed(err, srv.Username(), mech)
+	if _, err := server.Exchange(sc.Next, resp, s.saslChallenge, true); err != nil {
+		return s.saslFailed(err, sc.Server.Username(), mech)
 	}
-	return s.loggedIn(acct, mech)
+	return s.loggedIn(sc.Found, mech)
 }
 
 // saslChallenge sends a challenge as a continuation request ("+ " and

@@ -8,8 +8,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 
-	"mailroom/internal/limits"
 	mrsasl "mailroom/internal/sasl"
+	"mailroom/internal/server"
 )
 
 // SCRAMBackend is implemented by a Backend that also keeps SCRAM-SHA-256
@@ -37,7 +37,7 @@ func (c *conn) channelBindings() mrsasl.ChannelBindings {
 	if !ok || !c.isTLS {
 		return mrsasl.ChannelBindings{}
 	}
-	return mrsasl.ConnChannelBindings(tc, c.srv.opts.TLSConfig)
+	return c.sc.ChannelBindings(tc, c.srv.opts.TLSConfig)
 }
 
 // saslMechanisms is the SASL capability (RFC 5804 §1.7), in the order
@@ -96,32 +96,19 @@ func (c *conn) newSCRAMServer(mech string, scripts *Scripts) sasl.Server {
 	if b == nil || plus && !cb.Available() {
 		return nil
 	}
-	var found Scripts
-	srv := mrsasl.NewSCRAMServer(mrsasl.SCRAMOptions{Plus: plus, ChannelBindings: cb,
-		Lookup: func(user string) (*mrsasl.SCRAMKeys, error) {
-			k, s, err := b.SCRAMKeys(c.ctx, user)
-			if errors.Is(err, ErrAuthFailed) {
-				return nil, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			found = s
-			return k, nil
-		}})
-	next := limits.SCRAMNext(c.ctx, c.srv.opts.Logins, c.raw.RemoteAddr(), srv)
+	sc := server.NewSCRAM(c.sc, c.srv.opts.Logins, plus, cb, ErrAuthFailed, b.SCRAMKeys)
 	return serverFunc(func(resp []byte) ([]byte, bool, error) {
-		proof := srv.AwaitingProof()
-		ch, done, err := next(resp)
+		proof := sc.Server.AwaitingProof()
+		ch, done, err := sc.Next(resp)
 		if err != nil || !proof {
 			return ch, done, saslError(err)
 		}
-		if found == nil {
+		if sc.Found == nil {
 			return nil, false, errors.New("managesieve: backend returned no scripts and no error")
 		}
 		// RFC 5804 §2.1: the server-final-message goes with the OK
 		// (resp-code-sasl).
-		*scripts = found
+		*scripts = sc.Found
 		return ch, done, nil
 	})
 }

@@ -2,12 +2,10 @@ package pop3server
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 
 	"mailroom/internal/directory"
-	"mailroom/internal/limits"
 	"mailroom/internal/sasl"
 	"mailroom/internal/server"
 	"mailroom/internal/store"
@@ -43,14 +41,7 @@ func (c *conn) scramAuthenticator() SCRAMAuthenticator {
 // channelBindings returns the channel binding data of the connection's
 // TLS layer (implicit or after STLS); zero without TLS.
 func (c *conn) channelBindings() sasl.ChannelBindings {
-	tc := c.tlsConn
-	if tc == nil {
-		tc, _ = c.nc.(*tls.Conn)
-	}
-	if tc == nil {
-		return sasl.ChannelBindings{}
-	}
-	return sasl.ConnChannelBindings(tc, c.srv.opts.TLSConfig)
+	return c.sc.ChannelBindings(c.tlsConn, c.srv.opts.TLSConfig)
 }
 
 // saslMechanisms lists the mechanisms AUTH takes on this connection:
@@ -98,28 +89,15 @@ func (c *conn) authSCRAM(mech string, resp []byte) error {
 	if auth == nil || plus && !cb.Available() {
 		return badf("unsupported authentication mechanism")
 	}
-	var acct *store.Account
-	srv := sasl.NewSCRAMServer(sasl.SCRAMOptions{Plus: plus, ChannelBindings: cb,
-		Lookup: func(user string) (*sasl.SCRAMKeys, error) {
-			k, a, err := auth.SCRAMKeys(c.ctx, user)
-			if errors.Is(err, directory.ErrAuthFailed) {
-				return nil, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			acct = a
-			return k, nil
-		}})
 	// The proof is checked under Options.Logins like a password.
-	next := limits.SCRAMNext(c.ctx, c.srv.opts.Logins, c.nc.RemoteAddr(), srv)
+	sc := server.NewSCRAM(c.sc, c.srv.opts.Logins, plus, cb, directory.ErrAuthFailed, auth.SCRAMKeys)
 	// RFC 4422 §4 3c: the server-final-message goes in a last challenge,
 	// answered with an empty response, since POP3 has no additional data
 	// with success (RFC 5034 §4).
-	if _, err := server.Exchange(next, resp, c.saslChallenge, true); err != nil {
-		return c.saslFailed(err, srv.Username(), mech)
+	if _, err := server.Exchange(sc.Next, resp, c.saslChallenge, true); err != nil {
+		return c.saslFailed(err, sc.Server.Username(), mech)
 	}
-	return c.loggedIn(acct)
+	return c.loggedIn(sc.Found)
 }
 
 // saslChallenge sends "+ " and the base64 challenge (RFC 5034 §4) and

@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
-	"errors"
 	"time"
 )
 
@@ -68,72 +66,4 @@ func (l *PreAuthLimit) Exceeded() bool {
 	}
 	l.n++
 	return l.n > l.Max
-}
-
-// SASL errors.
-var (
-	// ErrInvalidBase64 is a response that is not base64.
-	ErrInvalidBase64 = errors.New("invalid base64")
-	// ErrNotEmpty is a response other than the empty one that must answer
-	// the server-final-message (see Exchange).
-	ErrNotEmpty = errors.New("expected an empty response")
-)
-
-// InitialResponse decodes a SASL initial response (RFC 4959 SASL-IR, RFC
-// 5034 §4, RFC 5804 §2.1): nil when the client sent none (have is
-// false), empty for "=".
-func InitialResponse(ir string, have bool) ([]byte, error) {
-	if !have {
-		return nil, nil
-	}
-	if ir == "=" {
-		return []byte{}, nil
-	}
-	resp, err := base64.StdEncoding.DecodeString(ir)
-	if err != nil {
-		return nil, ErrInvalidBase64
-	}
-	return resp, nil
-}
-
-// DecodeResponse decodes a SASL response line sent in base64.
-func DecodeResponse(line string) ([]byte, error) {
-	resp, err := base64.StdEncoding.DecodeString(line)
-	if err != nil {
-		return nil, ErrInvalidBase64
-	}
-	return resp, nil
-}
-
-// Exchange runs one SASL exchange: it feeds resp (nil: no initial
-// response), then the client's responses, to next until next is done, and
-// returns the additional data of its success. challenge sends a challenge
-// in the protocol's words and returns the client's response. With
-// finalInChallenge (protocols that have no additional data with success,
-// IMAP and POP3), additional data goes in one last challenge, which the
-// client must answer with an empty response (RFC 4422 §4 3c), and Exchange
-// returns nil.
-func Exchange(next func([]byte) ([]byte, bool, error), resp []byte, challenge func([]byte) ([]byte, error), finalInChallenge bool) ([]byte, error) {
-	for {
-		ch, done, err := next(resp)
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			if !finalInChallenge || len(ch) == 0 {
-				return ch, nil
-			}
-			last, err := challenge(ch)
-			if err != nil {
-				return nil, err
-			}
-			if len(last) > 0 {
-				return nil, ErrNotEmpty
-			}
-			return nil, nil
-		}
-		if resp, err = challenge(ch); err != nil {
-			return nil, err
-		}
-	}
 }
