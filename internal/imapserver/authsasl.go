@@ -1,7 +1,6 @@
 package imapserver
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 
@@ -12,17 +11,9 @@ import (
 )
 
 // SCRAMAuthenticator is implemented by an Authenticator that also keeps
-// SCRAM-SHA-256 keys (directory.Directory does). When the Authenticator
-// given to New implements it, AUTHENTICATE offers SCRAM-SHA-256, and on
-// TLS connections SCRAM-SHA-256-PLUS.
-type SCRAMAuthenticator interface {
-	// SCRAMKeys is called with the user name of a SCRAM exchange. It
-	// returns that account's keys, or an error wrapping
-	// directory.ErrAuthFailed for an unknown user or an account without
-	// keys (the exchange then fails at the proof, as for a wrong
-	// password). Any other error is a temporary failure.
-	SCRAMKeys(ctx context.Context, username string) (*sasl.SCRAMKeys, *store.Account, error)
-}
+// SCRAM-SHA-256 keys (server.SCRAMKeyer); its error for an unknown user
+// wraps directory.ErrAuthFailed.
+type SCRAMAuthenticator = server.SCRAMKeyer[*store.Account]
 
 // writeError is a failed write of a challenge: the connection is gone.
 type writeError struct{ err error }

@@ -1,7 +1,6 @@
 package managesieve
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -13,17 +12,10 @@ import (
 )
 
 // SCRAMBackend is implemented by a Backend that also keeps SCRAM-SHA-256
-// keys. When the Backend given to New implements it, AUTHENTICATE offers
-// SCRAM-SHA-256, and on TLS connections SCRAM-SHA-256-PLUS.
-type SCRAMBackend interface {
-	// SCRAMKeys is called with the user name of a SCRAM exchange. It
-	// returns that user's keys and scripts (used only once the client's
-	// proof checks out), or an error wrapping ErrAuthFailed for an unknown
-	// user or a user without keys: the exchange then fails at the proof,
-	// as for a wrong password. Any other error is answered with NO
-	// (TRYLATER) and logged.
-	SCRAMKeys(ctx context.Context, username string) (*mrsasl.SCRAMKeys, Scripts, error)
-}
+// keys (server.SCRAMKeyer); its error for an unknown user wraps
+// ErrAuthFailed, and its other errors are answered with NO (TRYLATER)
+// and logged.
+type SCRAMBackend = server.SCRAMKeyer[Scripts]
 
 func (c *conn) scramBackend() SCRAMBackend {
 	b, _ := c.srv.backend.(SCRAMBackend)

@@ -93,6 +93,21 @@ func (c *Conn) ChannelBindings(upgraded *tls.Conn, cfg *tls.Config) sasl.Channel
 	return sasl.ConnChannelBindings(tc, cfg)
 }
 
+// SCRAMKeyer is implemented by an authenticator that also keeps
+// SCRAM-SHA-256 keys (directory.Directory does); T is what a login
+// yields (an account, a user's scripts). When the authenticator given to
+// a protocol server implements it, the server offers SCRAM-SHA-256, and on
+// TLS connections SCRAM-SHA-256-PLUS.
+type SCRAMKeyer[T any] interface {
+	// SCRAMKeys is called with the user name of a SCRAM exchange. It
+	// returns that user's keys and T (used only once the client's proof
+	// checks out), or an error wrapping the protocol package's
+	// authentication failure for an unknown user or one without keys (the
+	// exchange then fails at the proof, as for a wrong password). Any
+	// other error is a temporary failure.
+	SCRAMKeys(ctx context.Context, username string) (*sasl.SCRAMKeys, T, error)
+}
+
 // SCRAM is the server side of one SCRAM-SHA-256 or SCRAM-SHA-256-PLUS
 // exchange (RFC 5802, RFC 7677) whose keys come with a value of type T
 // (the account, its scripts).
