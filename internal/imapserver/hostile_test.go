@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,22 +14,13 @@ import (
 	"mailroom/internal/server/servertest"
 )
 
-// heapInUse returns the live heap after a collection.
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
-
 // maxHeapGrowth bounds what one hostile session may leave or hold on the
 // heap of the process (server and test client together).
 const maxHeapGrowth = 64 << 20
 
 func checkHeap(t *testing.T, what string, before uint64) {
 	t.Helper()
-	after := heapInUse()
+	after := servertest.HeapInUse()
 	if after > before && after-before > maxHeapGrowth {
 		t.Errorf("%s: heap grew by %d MB", what, (after-before)>>20)
 	}
@@ -84,7 +74,7 @@ func TestHostileHugeLiteralAnnouncement(t *testing.T) {
 	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
-	before := heapInUse()
+	before := servertest.HeapInUse()
 
 	// A synchronizing literal is refused before its bytes come: no "+".
 	c := e.login()
@@ -128,7 +118,7 @@ func TestHostileNesting(t *testing.T) {
 	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
-	before := heapInUse()
+	before := servertest.HeapInUse()
 	c := e.login()
 	c.ok("SELECT INBOX")
 	deep := strings.Repeat("(", 100_000)
@@ -180,7 +170,7 @@ func TestHostileMillionParts(t *testing.T) {
 	raw, b = "", strings.Builder{}
 	e.deliver("INBOX", simpleMsg)
 
-	before := heapInUse()
+	before := servertest.HeapInUse()
 	c := e.login()
 	c.ok("SELECT INBOX")
 	for _, tt := range []struct {
@@ -276,7 +266,7 @@ func TestHostileLongLines(t *testing.T) {
 	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
-	before := heapInUse()
+	before := servertest.HeapInUse()
 
 	// A 100 KB mailbox name, every way it can be sent.
 	c := e.login()
@@ -346,7 +336,7 @@ func TestHostileManyLiterals(t *testing.T) {
 	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
-	before := heapInUse()
+	before := servertest.HeapInUse()
 	c := e.login()
 	c.ok("SELECT INBOX")
 	const n = 10_000

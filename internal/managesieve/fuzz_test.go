@@ -3,7 +3,6 @@ package managesieve
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -12,46 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"mailroom/internal/server/servertest"
 )
-
-// panicWatch is a slog handler that remembers log lines about panics and
-// discards the rest.
-type panicWatch struct {
-	mu     sync.Mutex
-	panics []string
-}
-
-func (p *panicWatch) Enabled(context.Context, slog.Level) bool { return true }
-func (p *panicWatch) WithAttrs([]slog.Attr) slog.Handler       { return p }
-func (p *panicWatch) WithGroup(string) slog.Handler            { return p }
-
-func (p *panicWatch) Handle(_ context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "panic") {
-		var b strings.Builder
-		b.WriteString(r.Message)
-		r.Attrs(func(a slog.Attr) bool {
-			b.WriteString(" " + a.String())
-			return true
-		})
-		p.mu.Lock()
-		p.panics = append(p.panics, b.String())
-		p.mu.Unlock()
-	}
-	return nil
-}
-
-func (p *panicWatch) take() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := p.panics
-	p.panics = nil
-	return out
-}
 
 // transcriptSeeds turns the transcript tests into client byte streams.
 func transcriptSeeds() [][]byte {
@@ -135,7 +99,7 @@ func FuzzSession(f *testing.F) {
 	}
 
 	f.Cleanup(servertest.CheckLeaks(f))
-	watch := &panicWatch{}
+	watch := &servertest.PanicWatch{}
 	cert, _, _ := selfSigned(f)
 	b := newFakeBackend()
 	b.put("alice", "main", "keep;", true)
@@ -152,7 +116,7 @@ func FuzzSession(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, in []byte) {
 		fuzzSession(t, addr, in)
-		if p := watch.take(); len(p) > 0 {
+		if p := watch.Take(); len(p) > 0 {
 			t.Fatalf("server panicked: %q", p)
 		}
 	})

@@ -3,21 +3,12 @@ package managesieve
 import (
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"mailroom/internal/server/servertest"
 )
-
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
 
 // maxHeapGrowth bounds what the hostile sessions may leave on the heap.
 const maxHeapGrowth = 64 << 20
@@ -89,7 +80,7 @@ func TestLongArgumentsNotLogged(t *testing.T) {
 func TestHostileInput(t *testing.T) {
 	t.Cleanup(servertest.CheckLeaks(t))
 	ts := startServer(t, newFakeBackend(), Options{})
-	before := heapInUse()
+	before := servertest.HeapInUse()
 	login := `AUTHENTICATE "PLAIN" "` + plain("", "alice", "secret") + "\"\r\n"
 
 	// Each input is sent whole, then the client's side is closed: the
@@ -164,7 +155,7 @@ func TestHostileInput(t *testing.T) {
 	c.send("LOGOUT")
 	c.expectPrefix("OK")
 
-	if after := heapInUse(); after > before && after-before > maxHeapGrowth {
+	if after := servertest.HeapInUse(); after > before && after-before > maxHeapGrowth {
 		t.Errorf("heap grew by %d MB", (after-before)>>20)
 	}
 	healthy(t, ts)

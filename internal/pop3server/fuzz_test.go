@@ -1,51 +1,15 @@
 package pop3server
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"mailroom/internal/server/servertest"
 )
-
-// panicWatch is a slog handler that remembers log lines about panics
-// (serve recovers them) and discards the rest.
-type panicWatch struct {
-	mu     sync.Mutex
-	panics []string
-}
-
-func (p *panicWatch) Enabled(context.Context, slog.Level) bool { return true }
-func (p *panicWatch) WithAttrs([]slog.Attr) slog.Handler       { return p }
-func (p *panicWatch) WithGroup(string) slog.Handler            { return p }
-
-func (p *panicWatch) Handle(_ context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "panic") {
-		var b strings.Builder
-		b.WriteString(r.Message)
-		r.Attrs(func(a slog.Attr) bool {
-			b.WriteString(" " + a.String())
-			return true
-		})
-		p.mu.Lock()
-		p.panics = append(p.panics, b.String())
-		p.mu.Unlock()
-	}
-	return nil
-}
-
-func (p *panicWatch) take() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := p.panics
-	p.panics = nil
-	return out
-}
 
 // FuzzSession feeds arbitrary bytes as a client session to a server over a
 // real socket, and checks that it neither panics nor hangs: the session
@@ -78,7 +42,7 @@ func FuzzSession(f *testing.F) {
 		}
 	}
 	refill(f)
-	watch := &panicWatch{}
+	watch := &servertest.PanicWatch{}
 	srv := New(fx.st, fx.dir, Options{
 		Hostname: "pop.example.org", Logger: slog.New(watch),
 		View: ViewAll, MarkSeen: true, AuthFailDelay: -1,
@@ -103,7 +67,7 @@ func FuzzSession(f *testing.F) {
 		if err := <-readDone; err != nil {
 			t.Fatalf("session did not end: %v", err)
 		}
-		if p := watch.take(); len(p) > 0 {
+		if p := watch.Take(); len(p) > 0 {
 			t.Fatalf("panic: %v", p)
 		}
 		refill(t)

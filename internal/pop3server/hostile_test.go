@@ -4,21 +4,12 @@ import (
 	"encoding/base64"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"mailroom/internal/server/servertest"
 )
-
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
 
 // maxHeapGrowth bounds what the hostile sessions may leave on the heap.
 const maxHeapGrowth = 64 << 20
@@ -68,7 +59,7 @@ func TestHostileInput(t *testing.T) {
 	f := newFixture(t)
 	f.deliver(t, f.alice, "INBOX", "Subject: hi\r\n\r\nhello\r\n")
 	ts := startServer(t, f, Options{})
-	before := heapInUse()
+	before := servertest.HeapInUse()
 
 	// Long lines: refused; the session either goes on or ends, and never
 	// takes the line into memory whole.
@@ -121,7 +112,7 @@ func TestHostileInput(t *testing.T) {
 		t.Fatalf("QUIT: %q", r)
 	}
 
-	if after := heapInUse(); after > before && after-before > maxHeapGrowth {
+	if after := servertest.HeapInUse(); after > before && after-before > maxHeapGrowth {
 		t.Errorf("heap grew by %d MB", (after-before)>>20)
 	}
 	healthy(t, ts)

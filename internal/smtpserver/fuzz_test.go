@@ -1,7 +1,6 @@
 package smtpserver
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -14,35 +13,6 @@ import (
 
 	"mailroom/internal/server/servertest"
 )
-
-// panicWatch is a slog handler that remembers log lines about panics
-// (go-smtp recovers them and reports through ErrorLog) and discards the
-// rest.
-type panicWatch struct {
-	mu     sync.Mutex
-	panics []string
-}
-
-func (p *panicWatch) Enabled(context.Context, slog.Level) bool { return true }
-func (p *panicWatch) WithAttrs([]slog.Attr) slog.Handler       { return p }
-func (p *panicWatch) WithGroup(string) slog.Handler            { return p }
-
-func (p *panicWatch) Handle(_ context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "panic") {
-		p.mu.Lock()
-		p.panics = append(p.panics, r.Message)
-		p.mu.Unlock()
-	}
-	return nil
-}
-
-func (p *panicWatch) take() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := p.panics
-	p.panics = nil
-	return out
-}
 
 // FuzzSession feeds arbitrary bytes as a client session to an SMTP server
 // (with STARTTLS on offer) and an LMTP server, and checks that neither
@@ -74,7 +44,7 @@ func FuzzSession(f *testing.F) {
 	}
 
 	f.Cleanup(servertest.CheckLeaks(f))
-	watch := &panicWatch{}
+	watch := &servertest.PanicWatch{}
 	logger := slog.New(watch)
 	cert, _ := selfSigned(f)
 	var addrs []string
@@ -108,7 +78,7 @@ func FuzzSession(f *testing.F) {
 			}()
 		}
 		wg.Wait()
-		if p := watch.take(); len(p) > 0 {
+		if p := watch.Take(); len(p) > 0 {
 			t.Fatalf("server panicked: %q", p)
 		}
 	})
