@@ -2,7 +2,6 @@ package managesieve
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -272,28 +271,10 @@ func (s *fakeScripts) HaveSpace(ctx context.Context, name string, size int64) er
 	return nil
 }
 
-// logBuffer collects log output safely.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type testServer struct {
 	srv  *Server
 	addr string
-	logs *logBuffer
+	logs *servertest.LogBuffer
 	b    *fakeBackend
 }
 
@@ -301,7 +282,7 @@ type testServer struct {
 // left zero get test values: hostname sieve.example.org, no login delay.
 func startServer(t testing.TB, b *fakeBackend, opts Options) *testServer {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &servertest.LogBuffer{}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -2,7 +2,6 @@ package pop3server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"mailroom/internal/directory"
 	"mailroom/internal/message"
+	"mailroom/internal/server/servertest"
 	"mailroom/internal/store"
 	"mailroom/internal/store/sqlite"
 )
@@ -143,24 +143,6 @@ func (f *fixture) messages(t testing.TB, acc *store.Account, mailbox string) []s
 	return msgs
 }
 
-// logBuffer collects log output safely.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newTestLogger logs everything, debug included, as text into w.
 func newTestLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -170,7 +152,7 @@ type testServer struct {
 	srv       *Server
 	addr      string
 	f         *fixture
-	logs      *logBuffer
+	logs      *servertest.LogBuffer
 	serveDone chan struct{}
 	serveErr  error
 	stopOnce  sync.Once
@@ -185,7 +167,7 @@ func startServer(t testing.TB, f *fixture, opts Options) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &servertest.LogBuffer{}
 	if opts.Logger == nil {
 		opts.Logger = newTestLogger(logs)
 	}

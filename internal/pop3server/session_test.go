@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"mailroom/internal/server/servertest"
 	"mailroom/internal/store"
 )
 
@@ -380,7 +381,7 @@ func TestSystemErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			logs := &logBuffer{}
+			logs := &servertest.LogBuffer{}
 			srv := New(f.st, tt.auth, Options{Hostname: "pop.example.org", Logger: newTestLogger(logs), Lock: true})
 			done := make(chan error, 1)
 			go func() { done <- srv.Serve(l) }()

@@ -2,7 +2,6 @@ package smtpserver
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"mailroom/internal/delivery"
+	"mailroom/internal/server/servertest"
 )
 
 func TestMain(m *testing.M) {
@@ -121,28 +121,10 @@ func (f *fakeDeliverer) readErrors() []error {
 	return append([]error(nil), f.readErrs...)
 }
 
-// logBuffer collects log output safely.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type testServer struct {
 	srv       *Server
 	addr      string
-	logs      *logBuffer
+	logs      *servertest.LogBuffer
 	d         *fakeDeliverer
 	serveDone chan struct{} // closed when Serve has returned
 	serveErr  error
@@ -155,7 +137,7 @@ func startServer(t testing.TB, d *fakeDeliverer, opts Options) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &servertest.LogBuffer{}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -5,9 +5,12 @@ package servertest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -16,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"mailroom/internal/server"
+	"mailroom/internal/tlsconf"
 )
 
 // Server is what every protocol server offers.
@@ -154,4 +158,26 @@ func (l *FailingListener) Failed() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.failed
+}
+
+// TLS returns a server configuration with a fresh self-signed certificate
+// for localhost and 127.0.0.1, and a client configuration that trusts it.
+func TLS(t testing.TB) (server, client *tls.Config) {
+	t.Helper()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := tlsconf.GenerateSelfSigned(certFile, keyFile, []string{"localhost", "127.0.0.1"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tlsconf.Load(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	return tlsconf.ServerConfig(cert), &tls.Config{RootCAs: roots, ServerName: "localhost"}
 }
