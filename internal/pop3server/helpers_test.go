@@ -3,7 +3,6 @@ package pop3server
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -149,13 +148,11 @@ func newTestLogger(w io.Writer) *slog.Logger {
 }
 
 type testServer struct {
-	srv       *Server
-	addr      string
-	f         *fixture
-	logs      *servertest.LogBuffer
-	serveDone chan struct{}
-	serveErr  error
-	stopOnce  sync.Once
+	*servertest.Running
+	srv  *Server
+	addr string
+	f    *fixture
+	logs *servertest.LogBuffer
 }
 
 // startServer serves f's store on a loopback port until the test ends.
@@ -163,10 +160,6 @@ type testServer struct {
 // logging into ts.logs.
 func startServer(t testing.TB, f *fixture, opts Options) *testServer {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &servertest.LogBuffer{}
 	if opts.Logger == nil {
 		opts.Logger = newTestLogger(logs)
@@ -177,34 +170,10 @@ func startServer(t testing.TB, f *fixture, opts Options) *testServer {
 	if opts.AuthFailDelay == 0 {
 		opts.AuthFailDelay = 10 * time.Millisecond
 	}
-	ts := &testServer{srv: New(f.st, f.dir, opts), addr: l.Addr().String(), f: f, logs: logs, serveDone: make(chan struct{})}
-	go func() {
-		ts.serveErr = ts.srv.Serve(l)
-		close(ts.serveDone)
-	}()
-	t.Cleanup(func() { ts.stop(t) })
+	ts := &testServer{srv: New(f.st, f.dir, opts), f: f, logs: logs}
+	ts.Running = servertest.Start(t, ts.srv)
+	ts.addr = ts.Addr
 	return ts
-}
-
-// stop shuts the server down (once) and checks that Serve returned
-// ErrServerClosed.
-func (ts *testServer) stop(t testing.TB) {
-	t.Helper()
-	ts.stopOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
-		defer cancel()
-		if err := ts.srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		select {
-		case <-ts.serveDone:
-			if !errors.Is(ts.serveErr, ErrServerClosed) {
-				t.Errorf("Serve returned %v, want ErrServerClosed", ts.serveErr)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Serve did not return after Shutdown")
-		}
-	})
 }
 
 // client is a raw POP3 client over a real socket.

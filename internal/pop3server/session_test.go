@@ -558,7 +558,7 @@ func TestShutdown(t *testing.T) {
 	trans.expect("DELE 1", "+OK message 1 deleted")
 	trans.expect("DELE 2", "+OK message 2 deleted")
 
-	ts.stop(t)
+	ts.Stop(t)
 	for _, c := range []*client{auth, trans} {
 		if got := c.line(); got != "-ERR [SYS/TEMP] server shutting down" {
 			t.Errorf("goodbye %q", got)
@@ -598,7 +598,7 @@ func TestShutdownDuringRetr(t *testing.T) {
 	}
 	stopped := make(chan struct{})
 	go func() {
-		ts.stop(t)
+		ts.Stop(t)
 		close(stopped)
 	}()
 	time.Sleep(100 * time.Millisecond)
@@ -630,5 +630,5 @@ func TestShutdownForced(t *testing.T) {
 	if err := ts.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown: %v", err)
 	}
-	ts.stop(t)
+	ts.Stop(t)
 }

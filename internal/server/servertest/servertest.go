@@ -28,40 +28,84 @@ type Server interface {
 	Shutdown(context.Context) error
 }
 
-// ShutdownTimeout bounds the Shutdown at the end of a test.
-const ShutdownTimeout = 5 * time.Second
+// ShutdownTimeout bounds the Shutdown at the end of a test, and the wait
+// for Serve to return after it.
+const ShutdownTimeout = 10 * time.Second
 
 // Serve runs srv on a loopback port until the test ends, and returns its
-// address. At the end, Shutdown runs and Serve must return
-// server.ErrServerClosed.
+// address (see Start).
 func Serve(t testing.TB, srv Server) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ServeListener(t, srv, l)
+	return Start(t, srv).Addr
 }
 
 // ServeListener is Serve on l.
 func ServeListener(t testing.TB, srv Server, l net.Listener) string {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	t.Cleanup(func() {
+	return StartListener(t, srv, l).Addr
+}
+
+// Running is a server that Start serves.
+type Running struct {
+	// Addr is the address it listens on.
+	Addr string
+	srv  Server
+	done chan struct{} // closed when Serve has returned
+	err  error         // what Serve returned
+	stop sync.Once
+}
+
+// Start runs srv on a loopback port until the test ends; then Stop runs.
+func Start(t testing.TB, srv Server) *Running {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return StartListener(t, srv, l)
+}
+
+// StartListener is Start on l.
+func StartListener(t testing.TB, srv Server, l net.Listener) *Running {
+	t.Helper()
+	r := &Running{Addr: l.Addr().String(), srv: srv, done: make(chan struct{})}
+	go func() {
+		r.err = srv.Serve(l)
+		close(r.done)
+	}()
+	t.Cleanup(func() { r.Stop(t) })
+	return r
+}
+
+// Stop shuts the server down, once, and fails t unless Shutdown returns
+// nil within ShutdownTimeout and Serve returns server.ErrServerClosed.
+func (r *Running) Stop(t testing.TB) {
+	t.Helper()
+	r.stop.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 		defer cancel()
-		srv.Shutdown(ctx)
-		select {
-		case err := <-errc:
-			if !errors.Is(err, server.ErrServerClosed) {
-				t.Errorf("Serve returned %v, want ErrServerClosed", err)
-			}
-		case <-time.After(ShutdownTimeout):
-			t.Errorf("Serve did not return after Shutdown")
+		if err := r.srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
 		}
+		r.Wait(t)
 	})
-	return l.Addr().String()
+}
+
+// Done returns a channel that is closed when Serve has returned.
+func (r *Running) Done() <-chan struct{} { return r.done }
+
+// Wait fails t unless Serve returns server.ErrServerClosed within
+// ShutdownTimeout (the caller has called Shutdown).
+func (r *Running) Wait(t testing.TB) {
+	t.Helper()
+	select {
+	case <-r.done:
+		if !errors.Is(r.err, server.ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", r.err)
+		}
+	case <-time.After(ShutdownTimeout):
+		t.Errorf("Serve did not return after Shutdown")
+	}
 }
 
 // Dial connects to addr; the connection is closed when the test ends.
