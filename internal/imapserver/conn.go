@@ -119,7 +119,7 @@ func (s *session) end(reason string) {
 		s.endReason = reason
 	}
 	s.mu.Unlock()
-	// Unblock a read waiting for the next command; serve sees endReason.
+	// Unblock a read waiting for the next command; Serve sees endReason.
 	s.conn.SetReadDeadline(time.Now())
 }
 

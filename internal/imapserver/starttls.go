@@ -19,7 +19,7 @@ func cmdStartTLS(s *session, cmd *command) error {
 	}
 	s.enc.Raw(cmd.tag).Raw(" OK Begin TLS negotiation now").CRLF()
 	if s.flush() != nil {
-		return errAlreadyAnswered // serve sees the write error and ends
+		return errAlreadyAnswered // Serve sees the write error and ends
 	}
 	// RFC 9051 §6.2.1: the handshake starts right after the CRLF of the
 	// tagged OK; what the client pipelined after STARTTLS is dropped.

@@ -16,8 +16,8 @@ import (
 )
 
 // conn is one client connection and its session state. Only its own
-// goroutine (serve) touches it, except for interrupt and the closing of raw
-// by Server.forceClose.
+// goroutine (Serve) touches it, except for Shutdown, interrupt and the
+// closing of raw by the server core when Shutdown runs out of time.
 type conn struct {
 	srv    *Server
 	sc     *server.Conn // the connection as the server core tracks it
@@ -73,7 +73,7 @@ func (c *conn) Shutdown() {
 }
 
 // interrupt wakes the connection's goroutine from a read, for Shutdown
-// and EndAccount, which have already set their flag: serve sets its read
+// and EndAccount, which have already set their flag: Serve sets its read
 // deadline before checking the flags, so either it sees the flag or this
 // deadline ends its read.
 func (c *conn) interrupt() {

@@ -58,7 +58,7 @@ func (s state) String() string {
 	return "UPDATE"
 }
 
-// respError is a -ERR reply. Handlers return it; serve writes it.
+// respError is a -ERR reply. Handlers return it; Serve writes it.
 type respError struct {
 	Code string // RFC 2449 §8 response code without brackets ("AUTH", "SYS/TEMP"…); "" for none
 	Text string
