@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"mailroom/internal/server/servertest"
 	"mailroom/internal/store"
 )
 
@@ -384,7 +385,7 @@ func TestFullDiskIsTemporary(t *testing.T) {
 	e.deliver("INBOX", "Subject: one\n\nbody\n")
 	srv := New(fullDisk{e.st}, e.dir, Options{Hostname: "imap.example.test",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AuthFailDelay: time.Millisecond})
-	full := &testEnv{t: t, st: e.st, dir: e.dir, srv: srv, addr: serve(t, srv), acct: e.acct}
+	full := &testEnv{t: t, st: e.st, dir: e.dir, srv: srv, addr: servertest.Serve(t, srv), acct: e.acct}
 	c := full.login()
 	c.ok("SELECT INBOX")
 	c.expect("APPEND INBOX "+appendLitPlus(crlfMsg)+"\r\n"+crlfMsg, "NO [UNAVAILABLE]")

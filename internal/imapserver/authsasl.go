@@ -1,29 +1,19 @@
 package imapserver
 
 import (
-	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 
 	"mailroom/internal/directory"
-	"mailroom/internal/limits"
 	"mailroom/internal/sasl"
+	"mailroom/internal/server"
 	"mailroom/internal/store"
 )
 
 // SCRAMAuthenticator is implemented by an Authenticator that also keeps
-// SCRAM-SHA-256 keys (directory.Directory does). When the Authenticator
-// given to New implements it, AUTHENTICATE offers SCRAM-SHA-256, and on
-// TLS connections SCRAM-SHA-256-PLUS.
-type SCRAMAuthenticator interface {
-	// SCRAMKeys is called with the user name of a SCRAM exchange. It
-	// returns that account's keys, or an error wrapping
-	// directory.ErrAuthFailed for an unknown user or an account without
-	// keys (the exchange then fails at the proof, as for a wrong
-	// password). Any other error is a temporary failure.
-	SCRAMKeys(ctx context.Context, username string) (*sasl.SCRAMKeys, *store.Account, error)
-}
+// SCRAM-SHA-256 keys (server.SCRAMKeyer); its error for an unknown user
+// wraps directory.ErrAuthFailed.
+type SCRAMAuthenticator = server.SCRAMKeyer[*store.Account]
 
 // writeError is a failed write of a challenge: the connection is gone.
 type writeError struct{ err error }
@@ -41,14 +31,7 @@ func (s *session) scramAuthenticator() SCRAMAuthenticator {
 // channelBindings returns the channel binding data of the session's TLS
 // layer (implicit or after STARTTLS); zero without TLS.
 func (s *session) channelBindings() sasl.ChannelBindings {
-	tc := s.tlsConn
-	if tc == nil {
-		tc, _ = s.conn.(*tls.Conn)
-	}
-	if tc == nil {
-		return sasl.ChannelBindings{}
-	}
-	return sasl.ConnChannelBindings(tc, s.srv.opts.TLSConfig)
+	return s.c.ChannelBindings(s.tlsConn, s.srv.opts.TLSConfig)
 }
 
 // saslMechanisms lists the mechanisms AUTHENTICATE takes on this
@@ -63,15 +46,9 @@ func (s *session) saslMechanisms() []string {
 // (RFC 9051 §6.2.2): mech is upper case; ir is the initial response
 // (RFC 4959 SASL-IR) when haveIR, "=" for an empty one.
 func (s *session) authenticateSASL(mech, ir string, haveIR bool) error {
-	var resp []byte // nil: no initial response
-	if haveIR {
-		resp = []byte{}
-		if ir != "=" {
-			var err error
-			if resp, err = base64.StdEncoding.DecodeString(ir); err != nil {
-				return badArg("invalid base64")
-			}
-		}
+	resp, err := server.InitialResponse(ir, haveIR)
+	if err != nil {
+		return badArg("invalid base64")
 	}
 	switch mech {
 	case sasl.Login:
@@ -79,7 +56,7 @@ func (s *session) authenticateSASL(mech, ir string, haveIR bool) error {
 			return no("PRIVACYREQUIRED", "use TLS before sending a password")
 		}
 		l := sasl.NewLoginServer()
-		if _, err := s.saslExchange(l.Next, resp); err != nil {
+		if _, err := server.Exchange(l.Next, resp, s.saslChallenge, true); err != nil {
 			return s.saslFailed(err, l.Username, mech)
 		}
 		return s.login(l.Username, l.Password, mech)
@@ -102,53 +79,14 @@ func (s *session) authenticateSCRAM(mech string, resp []byte) error {
 	if auth == nil || plus && !cb.Available() {
 		return no("CANNOT", "unsupported authentication mechanism")
 	}
-	var acct *store.Account
-	srv := sasl.NewSCRAMServer(sasl.SCRAMOptions{Plus: plus, ChannelBindings: cb,
-		Lookup: func(user string) (*sasl.SCRAMKeys, error) {
-			k, a, err := auth.SCRAMKeys(s.ctx, user)
-			if errors.Is(err, directory.ErrAuthFailed) {
-				return nil, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			acct = a
-			return k, nil
-		}})
-	// The proof is checked under Options.Logins like a password: a
-	// locked-out user fails the same way.
-	next := limits.SCRAMNext(s.ctx, s.srv.opts.Logins, s.conn.RemoteAddr(), srv)
-	final, err := s.saslExchange(next, resp)
-	if err == nil && len(final) > 0 {
-		// RFC 4422 §4 3c: IMAP has no additional data with success, so
-		// the server-final-message goes in a continuation and the client
-		// answers with an empty response (RFC 9051 §6.2.2).
-		var last []byte
-		if last, err = s.saslChallenge(final); err == nil && len(last) > 0 {
-			err = badArg("expected an empty response")
-		}
+	sc := server.NewSCRAM(s.c, s.srv.opts.Logins, plus, cb, directory.ErrAuthFailed, auth.SCRAMKeys)
+	// RFC 4422 §4 3c: IMAP has no additional data with success, so the
+	// server-final-message goes in a continuation and the client answers
+	// with an empty response (RFC 9051 §6.2.2).
+	if _, err := server.Exchange(sc.Next, resp, s.saslChallenge, true); err != nil {
+		return s.saslFailed(err, sc.Server.Username(), mech)
 	}
-	if err != nil {
-		return s.saslFailed(err, srv.Username(), mech)
-	}
-	return s.loggedIn(acct, mech)
-}
-
-// saslExchange feeds resp, then the client's responses, to next until it
-// is done, and returns the additional data of its success.
-func (s *session) saslExchange(next func([]byte) ([]byte, bool, error), resp []byte) ([]byte, error) {
-	for {
-		ch, done, err := next(resp)
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			return ch, nil
-		}
-		if resp, err = s.saslChallenge(ch); err != nil {
-			return nil, err
-		}
-	}
+	return s.loggedIn(sc.Found, mech)
 }
 
 // saslChallenge sends a challenge as a continuation request ("+ " and
@@ -165,11 +103,7 @@ func (s *session) saslChallenge(ch []byte) ([]byte, error) {
 	if line == "*" {
 		return nil, errSASLCancelled
 	}
-	resp, err := base64.StdEncoding.DecodeString(line)
-	if err != nil {
-		return nil, badArg("invalid base64")
-	}
-	return resp, nil
+	return server.DecodeResponse(line)
 }
 
 // saslFailed turns the error of an exchange into the tagged response.
@@ -182,6 +116,8 @@ func (s *session) saslFailed(err error, user, mech string) error {
 		return err
 	case errors.As(err, &we):
 		return we.err
+	case errors.Is(err, server.ErrInvalidBase64), errors.Is(err, server.ErrNotEmpty):
+		return badArg("%v", err)
 	case errors.Is(err, errSASLCancelled):
 		return badArg("authentication cancelled")
 	case errors.Is(err, sasl.ErrAuthFailed):

@@ -11,6 +11,7 @@ import (
 
 	"mailroom/internal/sasl"
 	"mailroom/internal/sasl/sasltest"
+	"mailroom/internal/server/servertest"
 )
 
 // serverEndPoint is the client's view of tls-server-end-point (RFC 5929).
@@ -206,7 +207,7 @@ func TestSCRAMWithoutTLS(t *testing.T) {
 }
 
 func TestSCRAMPlus(t *testing.T) {
-	srvTLS, cliTLS := testTLS(t)
+	srvTLS, cliTLS := servertest.TLS(t)
 	e := newTestEnv(t, func(o *Options) {
 		o.TLSConfig = srvTLS
 		o.AllowPlaintext = noPlaintext

@@ -9,12 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
 	"mailroom/internal/imapwire"
+	"mailroom/internal/server"
 	"mailroom/internal/store"
 )
 
@@ -33,15 +33,16 @@ type session struct {
 	// conn is the accepted connection (a *tls.Conn on an implicit TLS
 	// listener); it stays the same after STARTTLS, so that other
 	// goroutines may set its deadlines and close it.
-	conn   net.Conn
-	cid    int64
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	dec    *imapwire.Decoder
-	enc    *imapwire.Encoder
+	conn net.Conn
+	c    *server.Conn // conn as the server core tracks it
+	log  *slog.Logger
+	// ctx is cancelled when the connection closes, and when Shutdown
+	// runs out of time.
+	ctx context.Context
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	dec *imapwire.Decoder
+	enc *imapwire.Encoder
 
 	state   state
 	acct    *store.Account
@@ -58,9 +59,9 @@ type session struct {
 	// searchRes is the saved search result (RFC 5182), as UIDs.
 	searchRes []uint32
 
-	bad        int  // syntax errors in a row
-	preAuth    int  // commands before login (Options.MaxPreAuthCommands)
-	compressed bool // COMPRESS=DEFLATE is on (RFC 4978)
+	bad        int                 // syntax errors in a row
+	preAuth    server.PreAuthLimit // commands before login (Options.MaxPreAuthCommands)
+	compressed bool                // COMPRESS=DEFLATE is on (RFC 4978)
 
 	closeOnce sync.Once
 	mu        sync.Mutex // guards endReason and accountID
@@ -76,15 +77,14 @@ type command struct {
 	uid  bool   // the UID form (RFC 9051 §6.4.9)
 }
 
-func (s *Server) newSession(c net.Conn) *session {
-	id := s.nextID.Add(1)
-	ctx, cancel := context.WithCancel(context.Background())
+func (s *Server) newSession(c *server.Conn) *session {
+	nc := c.NetConn()
 	sess := &session{
-		srv: s, conn: c, cid: id, ctx: ctx, cancel: cancel,
-		log: s.log.With("cid", id, "remote", c.RemoteAddr().String()),
+		srv: s, conn: nc, c: c, ctx: c.Context(), log: c.Logger(),
+		preAuth: server.PreAuthLimit{Max: s.opts.MaxPreAuthCommands},
 	}
-	_, sess.tls = c.(*tls.Conn)
-	sess.setStream(c)
+	_, sess.tls = nc.(*tls.Conn)
+	sess.setStream(nc)
 	return sess
 }
 
@@ -107,9 +107,9 @@ func (s *session) flush() error {
 	return s.enc.Flush()
 }
 
-// shutdown is called by Server.Shutdown: an idle session gets a BYE at
+// Shutdown is called by Server.Shutdown: an idle session gets a BYE at
 // once; a busy one ends after its current command.
-func (s *session) shutdown() { s.end("server shutting down") }
+func (s *session) Shutdown() { s.end("server shutting down") }
 
 // end makes the session say BYE with reason and close: at once when it
 // waits for a command or in IDLE, else after its current command.
@@ -119,7 +119,7 @@ func (s *session) end(reason string) {
 		s.endReason = reason
 	}
 	s.mu.Unlock()
-	// Unblock a read waiting for the next command; serve sees endReason.
+	// Unblock a read waiting for the next command; Serve sees endReason.
 	s.conn.SetReadDeadline(time.Now())
 }
 
@@ -134,7 +134,6 @@ func (s *session) ending() string {
 
 func (s *session) close() {
 	s.closeOnce.Do(func() {
-		s.cancel()
 		if s.tlsConn != nil {
 			s.tlsConn.Close() // sends close_notify, closes conn
 		} else {
@@ -143,16 +142,13 @@ func (s *session) close() {
 	})
 }
 
-func (s *session) serve() {
+// Serve runs the session until LOGOUT, an error, a timeout or Shutdown.
+// A panic is recovered by the server core, after these defers ran.
+func (s *session) Serve() {
 	defer s.close()
 	defer s.closeSelected()
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("imap session panic", "panic", r, "stack", string(debug.Stack()))
-		}
-	}()
 	s.log.Debug("imap connection", "tls", s.tls)
-	if tc, ok := s.conn.(*tls.Conn); ok && !s.handshake(tc) {
+	if tc, ok := s.conn.(*tls.Conn); ok && !s.c.Handshake(tc, s.srv.opts.PreAuthTimeout) {
 		return
 	}
 	s.enc.Star().Atom("OK [CAPABILITY ").Raw(s.capabilities()).Raw("] mailroom ready").CRLF()
@@ -182,12 +178,10 @@ func (s *session) serve() {
 			}
 			return
 		}
-		if s.state == stateNotAuth && s.srv.opts.MaxPreAuthCommands > 0 {
-			if s.preAuth++; s.preAuth > s.srv.opts.MaxPreAuthCommands {
-				s.log.Info("imap: too many commands before login")
-				s.goodbye("too many commands before login")
-				return
-			}
+		if s.state == stateNotAuth && s.preAuth.Exceeded() {
+			s.log.Info("imap: too many commands before login")
+			s.goodbye("too many commands before login")
+			return
 		}
 		if !s.readCommand() {
 			return

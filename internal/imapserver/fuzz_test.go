@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"mailroom/internal/server/servertest"
 )
 
 // fuzzSeeds are command sequences in the style of real clients
@@ -42,6 +44,7 @@ func FuzzSession(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
+	f.Cleanup(servertest.CheckLeaks(f))
 	watch := &panicWatch{}
 	e := newTestEnv(f, func(o *Options) { o.Logger = slog.New(watch) })
 	e.deliver("INBOX", simpleMsg)

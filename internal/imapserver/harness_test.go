@@ -16,6 +16,7 @@ import (
 
 	"mailroom/internal/directory"
 	"mailroom/internal/message"
+	"mailroom/internal/server/servertest"
 	"mailroom/internal/store"
 	"mailroom/internal/store/sqlite"
 )
@@ -69,26 +70,7 @@ func newTestEnv(t testing.TB, opts ...func(*Options)) *testEnv {
 	}
 	t.Cleanup(func() { st.Close() })
 	srv := New(st, dir, o)
-	return &testEnv{t: t, st: st, dir: dir, srv: srv, addr: serve(t, srv), acct: acct}
-}
-
-// serve runs srv on a loopback port until the test ends and returns its
-// address.
-func serve(t testing.TB, srv *Server) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { srv.Serve(l); close(done) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(bg, 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-	})
-	return l.Addr().String()
+	return &testEnv{t: t, st: st, dir: dir, srv: srv, addr: servertest.Serve(t, srv), acct: acct}
 }
 
 // deliver stores a message in a mailbox as delivery would (parsed

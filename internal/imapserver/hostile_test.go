@@ -6,22 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"mailroom/internal/message"
+	"mailroom/internal/server/servertest"
 )
-
-// heapInUse returns the live heap after a collection.
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
 
 // maxHeapGrowth bounds what one hostile session may leave or hold on the
 // heap of the process (server and test client together).
@@ -29,7 +20,7 @@ const maxHeapGrowth = 64 << 20
 
 func checkHeap(t *testing.T, what string, before uint64) {
 	t.Helper()
-	after := heapInUse()
+	after := servertest.HeapInUse()
 	if after > before && after-before > maxHeapGrowth {
 		t.Errorf("%s: heap grew by %d MB", what, (after-before)>>20)
 	}
@@ -80,9 +71,10 @@ func writeAll(c *client, data string) error {
 }
 
 func TestHostileHugeLiteralAnnouncement(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
-	before := heapInUse()
+	before := servertest.HeapInUse()
 
 	// A synchronizing literal is refused before its bytes come: no "+".
 	c := e.login()
@@ -123,9 +115,10 @@ func TestHostileHugeLiteralAnnouncement(t *testing.T) {
 }
 
 func TestHostileNesting(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
-	before := heapInUse()
+	before := servertest.HeapInUse()
 	c := e.login()
 	c.ok("SELECT INBOX")
 	deep := strings.Repeat("(", 100_000)
@@ -161,6 +154,7 @@ func TestHostileMillionParts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
+	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	const n = 1_000_000
 	var b strings.Builder
@@ -176,7 +170,7 @@ func TestHostileMillionParts(t *testing.T) {
 	raw, b = "", strings.Builder{}
 	e.deliver("INBOX", simpleMsg)
 
-	before := heapInUse()
+	before := servertest.HeapInUse()
 	c := e.login()
 	c.ok("SELECT INBOX")
 	for _, tt := range []struct {
@@ -217,6 +211,7 @@ func TestHostileMillionParts(t *testing.T) {
 }
 
 func TestHostileEncodings(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
 	c := e.login()
@@ -268,9 +263,10 @@ func TestHostileEncodings(t *testing.T) {
 }
 
 func TestHostileLongLines(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
-	before := heapInUse()
+	before := servertest.HeapInUse()
 
 	// A 100 KB mailbox name, every way it can be sent.
 	c := e.login()
@@ -337,9 +333,10 @@ func TestHostileLongLines(t *testing.T) {
 }
 
 func TestHostileManyLiterals(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
-	before := heapInUse()
+	before := servertest.HeapInUse()
 	c := e.login()
 	c.ok("SELECT INBOX")
 	const n = 10_000
@@ -382,6 +379,7 @@ func TestHostileManyLiterals(t *testing.T) {
 
 // TestHostileJunk sends random binary junk, then checks the server.
 func TestHostileJunk(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	e := newTestEnv(t)
 	e.deliver("INBOX", simpleMsg)
 	for _, in := range []string{

@@ -20,7 +20,7 @@
 //     the session with BYE.
 //   - No socket I/O happens while holding a lock. The state shared between
 //     sessions is the live state (store.Live), the \Recent claim table and
-//     the connection set, each behind its own mutex.
+//     the connection set (internal/server), each behind its own mutex.
 //   - Every store call takes the session's context, cancelled when the
 //     connection closes or the server shuts down.
 //   - Errors become responses in one place (respond in conn.go): *Error maps
@@ -31,15 +31,14 @@ package imapserver
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"mailroom/internal/directory"
 	"mailroom/internal/limits"
+	"mailroom/internal/server"
 	"mailroom/internal/store"
 )
 
@@ -102,7 +101,7 @@ type Options struct {
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = errors.New("imapserver: server closed")
+var ErrServerClosed = server.ErrServerClosed
 
 // Server is an IMAP server. Create it with New.
 type Server struct {
@@ -110,14 +109,8 @@ type Server struct {
 	auth Authenticator
 	opts Options
 	log  *slog.Logger
-
-	nextID atomic.Int64
-
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	sessions  map[*session]struct{}
-	closing   bool
-	wg        sync.WaitGroup
+	// core accepts and tracks the connections; each has a *session.
+	core *server.Server
 
 	envelopes envelopeCache
 
@@ -148,97 +141,28 @@ func New(st store.Store, auth Authenticator, opts Options) *Server {
 	if opts.Hostname == "" {
 		opts.Hostname = "localhost"
 	}
-	return &Server{
+	s := &Server{
 		st: st, auth: auth, opts: opts, log: opts.Logger,
-		listeners: map[net.Listener]struct{}{},
-		sessions:  map[*session]struct{}{},
-		recent:    map[int64]uint32{},
+		recent: map[int64]uint32{},
 	}
+	s.core = server.New(server.Config{
+		Logger:     opts.Logger,
+		NewSession: func(c *server.Conn) server.Session { return s.newSession(c) },
+	})
+	return s
 }
 
 // Serve accepts connections on l until Shutdown. It always returns a
 // non-nil error: ErrServerClosed after Shutdown. Connections that are a
 // *tls.Conn (from a tls.NewListener) are under TLS from the start (RFC
 // 8314): the handshake runs in the session before the greeting.
-func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-	}()
-	var delay time.Duration
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		sess := s.newSession(c)
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			c.Close()
-			continue
-		}
-		s.sessions[sess] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			sess.serve()
-			s.mu.Lock()
-			delete(s.sessions, sess)
-			s.mu.Unlock()
-		}()
-	}
-}
+func (s *Server) Serve(l net.Listener) error { return s.core.Serve(l) }
 
-// Shutdown stops accepting, tells every session goodbye (BYE) and waits for
-// them to end, at most until ctx is done; then it closes what is left.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	for l := range s.listeners {
-		l.Close()
-	}
-	for sess := range s.sessions {
-		sess.shutdown()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		for sess := range s.sessions {
-			sess.conn.Close()
-		}
-		s.mu.Unlock()
-		<-done
-		return ctx.Err()
-	}
-}
+// Shutdown stops accepting, tells every session goodbye (BYE: at once when
+// it waits for a command, else after its command) and waits for them to
+// end. When ctx ends first, it cancels every session's context, closes
+// every connection and returns ctx.Err() soon after.
+func (s *Server) Shutdown(ctx context.Context) error { return s.core.Shutdown(ctx) }
 
 // authenticate checks credentials under Options.Logins. A locked-out
 // attempt fails like a wrong password (directory.ErrAuthFailed).
@@ -252,9 +176,8 @@ func (s *Server) authenticate(ctx context.Context, remote net.Addr, user, pass s
 // of the account is reachable to them afterwards (its rows are gone, and
 // its ids are never handed out again).
 func (s *Server) EndAccount(accountID int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for sess := range s.sessions {
+	for _, cs := range s.core.Sessions() {
+		sess := cs.(*session)
 		sess.mu.Lock()
 		mine := sess.accountID == accountID
 		sess.mu.Unlock()

@@ -3,13 +3,10 @@ package imapserver
 import (
 	"bufio"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,31 +14,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"mailroom/internal/tlsconf"
+	"mailroom/internal/server/servertest"
 )
-
-// testTLS returns a server configuration with a fresh self-signed
-// certificate for localhost and 127.0.0.1, and a client configuration that
-// trusts it.
-func testTLS(t testing.TB) (server, client *tls.Config) {
-	t.Helper()
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := tlsconf.GenerateSelfSigned(certFile, keyFile, []string{"localhost", "127.0.0.1"}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tlsconf.Load(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pem, err := os.ReadFile(certFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
-	return tlsconf.ServerConfig(cert), &tls.Config{RootCAs: roots, ServerName: "localhost"}
-}
 
 func noPlaintext(net.Addr) bool { return false }
 
@@ -79,7 +53,7 @@ func (c *client) startTLS(cfg *tls.Config) *client {
 // Capabilities and login commands before and after STARTTLS, from a client
 // outside the trusted networks.
 func TestStartTLSCapabilities(t *testing.T) {
-	srvTLS, cliTLS := testTLS(t)
+	srvTLS, cliTLS := servertest.TLS(t)
 	e := newTestEnv(t, func(o *Options) {
 		o.TLSConfig = srvTLS
 		o.AllowPlaintext = noPlaintext
@@ -113,7 +87,7 @@ func plainIR(user, pass string) string {
 
 // A trusted client may log in in the clear; STARTTLS is still offered.
 func TestStartTLSTrustedNetwork(t *testing.T) {
-	srvTLS, _ := testTLS(t)
+	srvTLS, _ := servertest.TLS(t)
 	e := newTestEnv(t, func(o *Options) {
 		o.TLSConfig = srvTLS
 		o.AllowPlaintext = func(a net.Addr) bool { return a.(*net.TCPAddr).IP.IsLoopback() }
@@ -146,7 +120,7 @@ func TestLoginDisabledWithoutTLS(t *testing.T) {
 // are dropped, not run after the handshake (RFC 3207 §4.2,
 // CVE-2011-0411).
 func TestStartTLSInjection(t *testing.T) {
-	srvTLS, cliTLS := testTLS(t)
+	srvTLS, cliTLS := servertest.TLS(t)
 	e := newTestEnv(t, func(o *Options) { o.TLSConfig = srvTLS })
 	c := e.dial()
 	c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -173,7 +147,7 @@ func TestStartTLSInjection(t *testing.T) {
 // A client that sends STARTTLS and then no handshake, or garbage, is
 // dropped without harm to the server.
 func TestStartTLSBadHandshake(t *testing.T) {
-	srvTLS, _ := testTLS(t)
+	srvTLS, _ := servertest.TLS(t)
 	e := newTestEnv(t, func(o *Options) { o.TLSConfig = srvTLS })
 	c := e.dial()
 	c.expect("STARTTLS", "OK")
@@ -204,7 +178,7 @@ func (e *testEnv) listenTLS(cfg *tls.Config) string {
 // under TLS from the greeting on: no STARTTLS, AUTH=PLAIN even for a
 // client outside the trusted networks.
 func TestImplicitTLS(t *testing.T) {
-	srvTLS, cliTLS := testTLS(t)
+	srvTLS, cliTLS := servertest.TLS(t)
 	e := newTestEnv(t, func(o *Options) {
 		o.TLSConfig = srvTLS
 		o.AllowPlaintext = noPlaintext
@@ -259,7 +233,7 @@ func TestImplicitTLS(t *testing.T) {
 
 // STARTTLS with go-imap v2's client, then a login and a fetch.
 func TestStartTLSGoIMAP(t *testing.T) {
-	srvTLS, cliTLS := testTLS(t)
+	srvTLS, cliTLS := servertest.TLS(t)
 	e := newTestEnv(t, func(o *Options) {
 		o.TLSConfig = srvTLS
 		o.AllowPlaintext = noPlaintext

@@ -63,8 +63,11 @@ func (c *Conns) Open(remote net.Addr) (total, addr int) {
 	return c.total, c.byAddr[keyOf(addrOf(remote))]
 }
 
-// acquire counts a new connection from remote, unless a limit is reached.
-func (c *Conns) acquire(remote net.Addr) (release func(), reason string) {
+// Acquire counts a new connection from remote, unless a limit is reached:
+// then release is nil and reason says which ("total" or "address").
+// Otherwise the caller must call release (any number of times) when the
+// connection closes.
+func (c *Conns) Acquire(remote net.Addr) (release func(), reason string) {
 	a := addrOf(remote)
 	k := keyOf(a)
 	perAddr := c.opts.PerAddress > 0 && !c.opts.Exempt.Contains(a)
@@ -111,17 +114,19 @@ func (l *listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		release, reason := l.conns.acquire(nc.RemoteAddr())
+		release, reason := l.conns.Acquire(nc.RemoteAddr())
 		if release != nil {
 			return &conn{Conn: nc, release: release}, nil
 		}
-		l.conns.opts.Logger.Debug("connection refused: too many connections", "remote", nc.RemoteAddr().String(), "limit", reason)
-		l.conns.refuse(nc, l.reject)
+		l.conns.Refuse(nc, reason, l.reject)
 	}
 }
 
-// refuse hands nc to reject without holding up Accept.
-func (c *Conns) refuse(nc net.Conn, reject func(net.Conn)) {
+// Refuse closes nc, a connection Acquire refused for reason, after handing
+// it to reject (nil: closed at once) in a goroutine of its own, so that the
+// caller's accept loop is not held up.
+func (c *Conns) Refuse(nc net.Conn, reason string, reject func(net.Conn)) {
+	c.opts.Logger.Debug("connection refused: too many connections", "remote", nc.RemoteAddr().String(), "limit", reason)
 	if reject == nil {
 		nc.Close()
 		return

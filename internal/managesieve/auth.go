@@ -2,8 +2,6 @@ package managesieve
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	mrsasl "mailroom/internal/sasl"
+	"mailroom/internal/server"
 )
 
 // errAuthzDenied is a PLAIN authorization identity other than the user's
@@ -73,52 +72,61 @@ func (c *conn) cmdAuthenticate(args []token) {
 	var resp []byte // nil: no initial response
 	if len(args) > 1 {
 		var err error
-		if resp, err = base64.StdEncoding.DecodeString(args[1].s); err != nil {
+		if resp, err = server.DecodeResponse(args[1].s); err != nil {
 			c.writeResponse(no("", "Invalid base64 in SASL response"))
 			return
 		}
 	}
-	for {
-		challenge, done, err := srv.Next(resp)
-		if err != nil {
-			c.authFailed(err)
-			return
-		}
-		if done {
-			c.loggedIn(scripts, challenge)
-			return
-		}
-		// A server challenge is a string followed by CRLF.
-		c.out = appendString(c.out, base64.StdEncoding.EncodeToString(challenge))
-		c.out = append(c.out, "\r\n"...)
-		if c.flush() != nil {
-			return
-		}
-		c.setReadDeadline()
-		t, err := c.p.readSASLResponse()
-		if err != nil {
-			var se syntaxError
-			if errors.As(err, &se) {
-				c.writeResponse(no("", "Syntax error in SASL response: "+string(se)))
-				return
-			}
-			c.readFailed(err)
-			c.quit = true
-			return
-		}
-		if t.s == "*" {
-			c.writeResponse(no("", "Authentication aborted"))
-			return
-		}
-		if t.tooBig {
-			c.writeResponse(no("", "SASL data too long"))
-			return
-		}
-		if resp, err = base64.StdEncoding.DecodeString(t.s); err != nil {
-			c.writeResponse(no("", "Invalid base64 in SASL response"))
-			return
-		}
+	// RFC 5804 §2.1: additional data with success goes with the OK.
+	final, err := server.Exchange(srv.Next, resp, c.saslChallenge, false)
+	switch {
+	case errors.Is(err, errAnswered):
+	case err != nil:
+		c.authFailed(err)
+	default:
+		c.loggedIn(scripts, final)
 	}
+}
+
+// errAnswered ends an exchange whose response saslChallenge has queued.
+var errAnswered = errors.New("managesieve: answered")
+
+// saslChallenge sends a server challenge, a string followed by CRLF, and
+// returns the client's response; a client response of "*" aborts. Any
+// error is errAnswered: the response to AUTHENTICATE is queued, or the
+// connection is ending.
+func (c *conn) saslChallenge(challenge []byte) ([]byte, error) {
+	c.out = appendString(c.out, base64.StdEncoding.EncodeToString(challenge))
+	c.out = append(c.out, "\r\n"...)
+	if c.flush() != nil {
+		return nil, errAnswered
+	}
+	c.setReadDeadline()
+	t, err := c.p.readSASLResponse()
+	if err != nil {
+		var se syntaxError
+		if errors.As(err, &se) {
+			c.writeResponse(no("", "Syntax error in SASL response: "+string(se)))
+			return nil, errAnswered
+		}
+		c.readFailed(err)
+		c.quit = true
+		return nil, errAnswered
+	}
+	if t.s == "*" {
+		c.writeResponse(no("", "Authentication aborted"))
+		return nil, errAnswered
+	}
+	if t.tooBig {
+		c.writeResponse(no("", "SASL data too long"))
+		return nil, errAnswered
+	}
+	resp, err := server.DecodeResponse(t.s)
+	if err != nil {
+		c.writeResponse(no("", "Invalid base64 in SASL response"))
+		return nil, errAnswered
+	}
+	return resp, nil
 }
 
 func (c *conn) loggedIn(scripts Scripts, final []byte) {
@@ -186,27 +194,18 @@ func (c *conn) cmdStartTLS([]token) {
 	}
 	// Whatever the client sent after STARTTLS and before the handshake is
 	// dropped: it was sent in the clear and must not be taken as commands
-	// under TLS. Only the octets already buffered are in question; any
-	// later ones are read by the handshake and make it fail.
-	tc := tls.Server(c.raw, c.srv.opts.TLSConfig)
-	deadline := time.Now().Add(c.srv.opts.PreAuthTimeout)
-	tc.SetDeadline(deadline)
-	ctx, cancel := context.WithDeadline(c.ctx, deadline)
-	err := tc.HandshakeContext(ctx)
-	cancel()
-	if err != nil {
-		c.log.Info("TLS handshake failed", "err", err)
+	// under TLS.
+	tc := c.sc.StartTLS(c.srv.opts.TLSConfig, c.br.Buffered(), c.srv.opts.PreAuthTimeout)
+	if tc == nil {
 		c.quit = true
 		return
 	}
-	tc.SetDeadline(time.Time{})
 	c.nc = tc
 	c.isTLS = true
 	c.br = bufio.NewReader(tc)
 	c.bw = bufio.NewWriter(tc)
 	c.p.r = c.br
-	st := tc.ConnectionState()
-	c.log.Info("TLS started", "version", tls.VersionName(st.Version), "cipher", tls.CipherSuiteName(st.CipherSuite))
+	c.log.Info("TLS started")
 	// "After the TLS layer is established, the server MUST re-issue the
 	// capability results, followed by an OK response." (§2.2)
 	c.writeCapabilities()
@@ -220,6 +219,6 @@ func (c *conn) cmdUnauthenticate([]token) {
 	c.scripts = nil
 	c.user = ""
 	c.p.scriptLimit = MaxStringLength
-	c.log = c.srv.log.With("conn", c.id, "remote", c.remote)
+	c.log = c.sc.Logger()
 	c.ok("Logged out")
 }

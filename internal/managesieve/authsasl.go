@@ -1,29 +1,21 @@
 package managesieve
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 
 	"github.com/emersion/go-sasl"
 
-	"mailroom/internal/limits"
 	mrsasl "mailroom/internal/sasl"
+	"mailroom/internal/server"
 )
 
 // SCRAMBackend is implemented by a Backend that also keeps SCRAM-SHA-256
-// keys. When the Backend given to New implements it, AUTHENTICATE offers
-// SCRAM-SHA-256, and on TLS connections SCRAM-SHA-256-PLUS.
-type SCRAMBackend interface {
-	// SCRAMKeys is called with the user name of a SCRAM exchange. It
-	// returns that user's keys and scripts (used only once the client's
-	// proof checks out), or an error wrapping ErrAuthFailed for an unknown
-	// user or a user without keys: the exchange then fails at the proof,
-	// as for a wrong password. Any other error is answered with NO
-	// (TRYLATER) and logged.
-	SCRAMKeys(ctx context.Context, username string) (*mrsasl.SCRAMKeys, Scripts, error)
-}
+// keys (server.SCRAMKeyer); its error for an unknown user wraps
+// ErrAuthFailed, and its other errors are answered with NO (TRYLATER)
+// and logged.
+type SCRAMBackend = server.SCRAMKeyer[Scripts]
 
 func (c *conn) scramBackend() SCRAMBackend {
 	b, _ := c.srv.backend.(SCRAMBackend)
@@ -37,7 +29,7 @@ func (c *conn) channelBindings() mrsasl.ChannelBindings {
 	if !ok || !c.isTLS {
 		return mrsasl.ChannelBindings{}
 	}
-	return mrsasl.ConnChannelBindings(tc, c.srv.opts.TLSConfig)
+	return c.sc.ChannelBindings(tc, c.srv.opts.TLSConfig)
 }
 
 // saslMechanisms is the SASL capability (RFC 5804 §1.7), in the order
@@ -96,32 +88,19 @@ func (c *conn) newSCRAMServer(mech string, scripts *Scripts) sasl.Server {
 	if b == nil || plus && !cb.Available() {
 		return nil
 	}
-	var found Scripts
-	srv := mrsasl.NewSCRAMServer(mrsasl.SCRAMOptions{Plus: plus, ChannelBindings: cb,
-		Lookup: func(user string) (*mrsasl.SCRAMKeys, error) {
-			k, s, err := b.SCRAMKeys(c.ctx, user)
-			if errors.Is(err, ErrAuthFailed) {
-				return nil, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			found = s
-			return k, nil
-		}})
-	next := limits.SCRAMNext(c.ctx, c.srv.opts.Logins, c.raw.RemoteAddr(), srv)
+	sc := server.NewSCRAM(c.sc, c.srv.opts.Logins, plus, cb, ErrAuthFailed, b.SCRAMKeys)
 	return serverFunc(func(resp []byte) ([]byte, bool, error) {
-		proof := srv.AwaitingProof()
-		ch, done, err := next(resp)
+		proof := sc.Server.AwaitingProof()
+		ch, done, err := sc.Next(resp)
 		if err != nil || !proof {
 			return ch, done, saslError(err)
 		}
-		if found == nil {
+		if sc.Found == nil {
 			return nil, false, errors.New("managesieve: backend returned no scripts and no error")
 		}
 		// RFC 5804 §2.1: the server-final-message goes with the OK
 		// (resp-code-sasl).
-		*scripts = found
+		*scripts = sc.Found
 		return ch, done, nil
 	})
 }

@@ -9,10 +9,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	mrsasl "mailroom/internal/sasl"
 	"mailroom/internal/sasl/sasltest"
+	"mailroom/internal/server/servertest"
 )
 
 // scramFake is fakeBackend with SCRAM keys made from its passwords.
@@ -41,22 +41,9 @@ func (b *scramFake) SCRAMKeys(ctx context.Context, username string) (*mrsasl.SCR
 func startSCRAMServer(t *testing.T, opts Options) (*scramFake, string) {
 	t.Helper()
 	b := &scramFake{fakeBackend: newFakeBackend()}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	opts.Hostname = "sieve.example.org"
 	opts.AuthFailDelay = -1
-	srv := New(b, opts)
-	done := make(chan struct{})
-	go func() { srv.Serve(l); close(done) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-	})
-	return b, l.Addr().String()
+	return b, servertest.Serve(t, New(b, opts))
 }
 
 var saslCap = regexp.MustCompile(`"SASL" "([^"]*)"`)

@@ -3,35 +3,34 @@ package managesieve
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"mailroom/internal/server"
 )
 
 // conn is one client connection and its session state. Only its own
-// goroutine (serve) touches it, except for interrupt and the closing of raw
-// by Server.forceClose.
+// goroutine (Serve) touches it, except for Shutdown, interrupt and the
+// closing of raw by the server core when Shutdown runs out of time.
 type conn struct {
 	srv    *Server
-	raw    net.Conn // the accepted connection
-	nc     net.Conn // raw, or the *tls.Conn over it after STARTTLS
+	sc     *server.Conn // the connection as the server core tracks it
+	raw    net.Conn     // the accepted connection
+	nc     net.Conn     // raw, or the *tls.Conn over it after STARTTLS
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	p      parser
-	id     string
-	remote string
 	opened time.Time
 	log    *slog.Logger
 	ctx    context.Context // cancelled when the connection ends
-	cancel context.CancelFunc
+	// stopping is set by Shutdown.
+	stopping atomic.Bool
 
 	isTLS   bool
 	scripts Scripts // nil before login (RFC 5804 non-authenticated state)
@@ -44,52 +43,47 @@ type conn struct {
 	authFailures int
 	mech         string // of the login under way, for the log
 	commands     int
-	preAuth      int  // commands before login (Options.MaxPreAuthCommands)
-	quit         bool // end the connection after this command's response
+	preAuth      server.PreAuthLimit // commands before login (Options.MaxPreAuthCommands)
+	quit         bool                // end the connection after this command's response
 	out          []byte
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, sc *server.Conn) *conn {
+	nc := sc.NetConn()
 	c := &conn{
-		srv:    s,
-		raw:    nc,
-		nc:     nc,
-		id:     newID(),
-		opened: time.Now(),
+		srv:     s,
+		sc:      sc,
+		raw:     nc,
+		nc:      nc,
+		opened:  time.Now(),
+		log:     sc.Logger(),
+		ctx:     sc.Context(),
+		preAuth: server.PreAuthLimit{Max: s.opts.MaxPreAuthCommands},
 	}
-	if a := nc.RemoteAddr(); a != nil {
-		c.remote = a.String()
-	}
-	c.log = s.log.With("conn", c.id, "remote", c.remote)
-	c.ctx, c.cancel = context.WithCancel(s.baseCtx)
 	c.br = bufio.NewReader(nc)
 	c.bw = bufio.NewWriter(nc)
 	c.p = parser{r: c.br, scriptLimit: MaxStringLength}
 	return c
 }
 
-// newID returns 16 random hex digits.
-func newID() string {
-	var b [8]byte
-	rand.Read(b[:]) // never fails (crypto/rand, Go ≥ 1.24)
-	return hex.EncodeToString(b[:])
+// Shutdown asks the connection to end with BYE (Server.Shutdown).
+func (c *conn) Shutdown() {
+	c.stopping.Store(true)
+	c.interrupt()
 }
 
-// interrupt wakes the connection's goroutine from a read, for Shutdown,
-// which has already set srv.shutting: serve sets its read deadline before
-// checking shutting, so either it sees the flag or this deadline ends its
-// read.
+// interrupt wakes the connection's goroutine from a read, for Shutdown
+// and EndAccount, which have already set their flag: Serve sets its read
+// deadline before checking the flags, so either it sees the flag or this
+// deadline ends its read.
 func (c *conn) interrupt() {
 	c.raw.SetReadDeadline(time.Now())
 }
 
-func (c *conn) serve() {
+// Serve runs the session. A panic is recovered by the server core, after
+// close ran.
+func (c *conn) Serve() {
 	defer c.close()
-	defer func() {
-		if v := recover(); v != nil {
-			c.log.Error("panic serving connection", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-		}
-	}()
 	c.log.Info("connection opened")
 
 	// RFC 5804 §1.7: the server greets with its capabilities and OK.
@@ -123,18 +117,14 @@ func (c *conn) serve() {
 // tooManyPreAuth counts a command before login and reports whether it is
 // one more than Options.MaxPreAuthCommands.
 func (c *conn) tooManyPreAuth() bool {
-	if c.scripts != nil || c.srv.opts.MaxPreAuthCommands <= 0 {
-		return false
-	}
-	c.preAuth++
-	return c.preAuth > c.srv.opts.MaxPreAuthCommands
+	return c.scripts == nil && c.preAuth.Exceeded()
 }
 
 // waitForCommand sets the read deadline for the next command. It returns
 // false, having said BYE, when the server is shutting down.
 func (c *conn) waitForCommand() bool {
 	c.setReadDeadline()
-	if c.srv.shutting.Load() {
+	if c.stopping.Load() {
 		c.bye("", "Server shutting down")
 		return false
 	}
@@ -167,7 +157,7 @@ func (c *conn) readFailed(err error) bool {
 	case errors.As(err, &fe):
 		c.log.Info("closing connection", "reason", fe.text)
 		c.bye(fe.code, fe.text)
-	case c.srv.shutting.Load():
+	case c.stopping.Load():
 		c.bye("", "Server shutting down")
 	case c.gone.Load():
 		c.bye("", "Account deleted")
@@ -202,10 +192,7 @@ func (c *conn) bye(code, text string) {
 
 func (c *conn) close() {
 	c.flush()
-	c.nc.Close()
-	c.raw.Close()
-	c.cancel()
-	c.srv.untrack(c)
+	c.nc.Close() // the server core closes raw and cancels ctx
 	c.log.Info("connection closed", "duration", time.Since(c.opened).Round(time.Millisecond).String(), "commands", c.commands)
 }
 

@@ -3,7 +3,6 @@ package managesieve
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -12,44 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"mailroom/internal/server/servertest"
 )
-
-// panicWatch is a slog handler that remembers log lines about panics and
-// discards the rest.
-type panicWatch struct {
-	mu     sync.Mutex
-	panics []string
-}
-
-func (p *panicWatch) Enabled(context.Context, slog.Level) bool { return true }
-func (p *panicWatch) WithAttrs([]slog.Attr) slog.Handler       { return p }
-func (p *panicWatch) WithGroup(string) slog.Handler            { return p }
-
-func (p *panicWatch) Handle(_ context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "panic") {
-		var b strings.Builder
-		b.WriteString(r.Message)
-		r.Attrs(func(a slog.Attr) bool {
-			b.WriteString(" " + a.String())
-			return true
-		})
-		p.mu.Lock()
-		p.panics = append(p.panics, b.String())
-		p.mu.Unlock()
-	}
-	return nil
-}
-
-func (p *panicWatch) take() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := p.panics
-	p.panics = nil
-	return out
-}
 
 // transcriptSeeds turns the transcript tests into client byte streams.
 func transcriptSeeds() [][]byte {
@@ -132,7 +98,8 @@ func FuzzSession(f *testing.F) {
 		f.Add([]byte(s))
 	}
 
-	watch := &panicWatch{}
+	f.Cleanup(servertest.CheckLeaks(f))
+	watch := &servertest.PanicWatch{}
 	cert, _, _ := selfSigned(f)
 	b := newFakeBackend()
 	b.put("alice", "main", "keep;", true)
@@ -145,28 +112,11 @@ func FuzzSession(f *testing.F) {
 		IdleTimeout:    2 * time.Second,
 		AuthFailDelay:  -1,
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	addr := l.Addr().String()
-	serveDone := make(chan struct{})
-	go func() {
-		defer close(serveDone)
-		srv.Serve(l)
-	}()
-	f.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			f.Errorf("Shutdown: %v", err)
-		}
-		<-serveDone
-	})
+	addr := servertest.Serve(f, srv)
 
 	f.Fuzz(func(t *testing.T, in []byte) {
 		fuzzSession(t, addr, in)
-		if p := watch.take(); len(p) > 0 {
+		if p := watch.Take(); len(p) > 0 {
 			t.Fatalf("server panicked: %q", p)
 		}
 	})

@@ -2,7 +2,6 @@ package managesieve
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -26,6 +25,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"mailroom/internal/server/servertest"
 )
 
 func TestMain(m *testing.M) {
@@ -270,42 +271,18 @@ func (s *fakeScripts) HaveSpace(ctx context.Context, name string, size int64) er
 	return nil
 }
 
-// logBuffer collects log output safely.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type testServer struct {
-	srv       *Server
-	addr      string
-	logs      *logBuffer
-	b         *fakeBackend
-	serveDone chan struct{}
-	serveErr  error
+	srv  *Server
+	addr string
+	logs *servertest.LogBuffer
+	b    *fakeBackend
 }
 
 // startServer serves b on a loopback port until the test ends. Options
 // left zero get test values: hostname sieve.example.org, no login delay.
 func startServer(t testing.TB, b *fakeBackend, opts Options) *testServer {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuffer{}
+	logs := &servertest.LogBuffer{}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -315,31 +292,9 @@ func startServer(t testing.TB, b *fakeBackend, opts Options) *testServer {
 	if opts.AuthFailDelay == 0 {
 		opts.AuthFailDelay = -1
 	}
-	ts := &testServer{srv: New(b, opts), addr: l.Addr().String(), logs: logs, b: b, serveDone: make(chan struct{})}
-	go func() {
-		ts.serveErr = ts.srv.Serve(l)
-		close(ts.serveDone)
-	}()
-	t.Cleanup(func() { ts.stop(t) })
+	ts := &testServer{srv: New(b, opts), logs: logs, b: b}
+	ts.addr = servertest.Serve(t, ts.srv)
 	return ts
-}
-
-// stop shuts the server down and checks that Serve returned.
-func (ts *testServer) stop(t testing.TB) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := ts.srv.Shutdown(ctx); err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
-	select {
-	case <-ts.serveDone:
-		if !errors.Is(ts.serveErr, ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", ts.serveErr)
-		}
-	case <-time.After(10 * time.Second):
-		t.Errorf("Serve did not return after Shutdown")
-	}
 }
 
 // client is a raw ManageSieve client.

@@ -3,19 +3,12 @@ package managesieve
 import (
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-)
 
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
+	"mailroom/internal/server/servertest"
+)
 
 // maxHeapGrowth bounds what the hostile sessions may leave on the heap.
 const maxHeapGrowth = 64 << 20
@@ -49,6 +42,7 @@ func healthy(t *testing.T, ts *testServer) {
 // arguments than any command takes; the literals after that are read and
 // thrown away, not held (before login too).
 func TestManyLiteralArguments(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	ts := startServer(t, newFakeBackend(), Options{})
 	c := dial(t, ts.addr)
 	go func() {
@@ -62,6 +56,7 @@ func TestManyLiteralArguments(t *testing.T) {
 
 // Debug logging shows a long argument as its length, not its bytes.
 func TestLongArgumentsNotLogged(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	ts := startServer(t, newFakeBackend(), Options{})
 	c := dial(t, ts.addr)
 	long := strings.Repeat("q", 60000)
@@ -83,8 +78,9 @@ func TestLongArgumentsNotLogged(t *testing.T) {
 }
 
 func TestHostileInput(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	ts := startServer(t, newFakeBackend(), Options{})
-	before := heapInUse()
+	before := servertest.HeapInUse()
 	login := `AUTHENTICATE "PLAIN" "` + plain("", "alice", "secret") + "\"\r\n"
 
 	// Each input is sent whole, then the client's side is closed: the
@@ -159,7 +155,7 @@ func TestHostileInput(t *testing.T) {
 	c.send("LOGOUT")
 	c.expectPrefix("OK")
 
-	if after := heapInUse(); after > before && after-before > maxHeapGrowth {
+	if after := servertest.HeapInUse(); after > before && after-before > maxHeapGrowth {
 		t.Errorf("heap grew by %d MB", (after-before)>>20)
 	}
 	healthy(t, ts)

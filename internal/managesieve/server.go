@@ -31,15 +31,13 @@ package managesieve
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"mailroom/internal/limits"
+	"mailroom/internal/server"
 )
 
 // Options configures a Server. The zero value of every field picks a
@@ -102,25 +100,15 @@ const (
 )
 
 // ErrServerClosed is returned by Serve once Shutdown has been called.
-var ErrServerClosed = errors.New("managesieve: server closed")
+var ErrServerClosed = server.ErrServerClosed
 
 // Server is a ManageSieve server. Create it with New.
 type Server struct {
-	backend  Backend
-	opts     Options
-	log      *slog.Logger
-	shutting atomic.Bool
-
-	baseCtx    context.Context
-	cancelBase context.CancelFunc
-
-	shutdownOnce sync.Once
-	finished     chan struct{} // closed once Shutdown has seen every connection end
-
-	mu        sync.Mutex
-	cond      *sync.Cond // signalled when conns shrinks
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
+	backend Backend
+	opts    Options
+	log     *slog.Logger
+	// core accepts and tracks the connections; each has a *conn.
+	core *server.Server
 }
 
 // New returns a server for backend. It does not listen; call Serve.
@@ -147,128 +135,37 @@ func New(backend Backend, opts Options) *Server {
 		opts.AuthFailDelay = defaultAuthFailDelay
 	}
 	s := &Server{
-		backend:   backend,
-		opts:      opts,
-		log:       opts.Logger.With("component", "managesieve"),
-		finished:  make(chan struct{}),
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*conn]struct{}),
+		backend: backend,
+		opts:    opts,
+		log:     opts.Logger.With("component", "managesieve"),
 	}
-	s.cond = sync.NewCond(&s.mu)
-	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.core = server.New(server.Config{
+		Logger:     s.log,
+		NewSession: func(c *server.Conn) server.Session { return newConn(s, c) },
+	})
 	return s
 }
 
 // Serve accepts connections on l and serves each in its own goroutine. l
 // must yield plain connections (TLS comes with STARTTLS). After Shutdown,
-// Serve waits until every connection has ended and returns
-// ErrServerClosed; it returns other errors from l.Accept as they come.
-func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.shutting.Load() {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-	}()
-
-	var delay time.Duration // after a temporary Accept error, as net/http does
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if s.shutting.Load() {
-				<-s.finished
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed, retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		c := s.track(nc)
-		if c == nil {
-			continue
-		}
-		go c.serve()
-	}
-}
+// Serve returns ErrServerClosed once Shutdown has returned; it returns
+// other errors from l.Accept, except temporary ones (out of file
+// descriptors…), which are retried.
+func (s *Server) Serve(l net.Listener) error { return s.core.Serve(l) }
 
 // Shutdown stops accepting connections and ends every connection with
-// BYE (TRYLATER): at once if it waits for a command, after the response
-// otherwise. A command whose data is still arriving is cut short. It
-// returns nil once every connection has ended. If ctx ends first, it
-// closes every connection at once, cancels the contexts passed to the
-// Backend and returns ctx.Err(); Serve still waits for the connections'
-// goroutines to end.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.shutdownOnce.Do(s.startShutdown)
-	select {
-	case <-s.finished:
-		return nil
-	case <-ctx.Done():
-		s.forceClose()
-		return ctx.Err()
-	}
-}
-
-func (s *Server) startShutdown() {
-	s.mu.Lock()
-	s.shutting.Store(true)
-	for l := range s.listeners {
-		l.Close()
-	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-
-	s.log.Info("shutting down", "connections", len(conns))
-	for _, c := range conns {
-		c.interrupt()
-	}
-	go func() {
-		s.mu.Lock()
-		for len(s.conns) > 0 {
-			s.cond.Wait()
-		}
-		s.mu.Unlock()
-		s.cancelBase()
-		close(s.finished)
-	}()
-}
-
-func (s *Server) forceClose() {
-	s.cancelBase()
-	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.raw.Close()
-	}
-}
+// BYE: at once if it waits for a command, after the response otherwise. A
+// command whose data is still arriving is cut short. It returns nil once
+// every connection has ended. If ctx ends first, it closes every
+// connection at once, cancels the contexts passed to the Backend and
+// returns ctx.Err() soon after.
+func (s *Server) Shutdown(ctx context.Context) error { return s.core.Shutdown(ctx) }
 
 // EndAccount ends the sessions of a deleted account (their Scripts are
 // AccountScripts) with BYE.
 func (s *Server) EndAccount(accountID int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		if c.account.Load() == accountID {
+	for _, cs := range s.core.Sessions() {
+		if c := cs.(*conn); c.account.Load() == accountID {
 			c.gone.Store(true)
 			c.interrupt()
 		}
@@ -281,25 +178,4 @@ func (s *Server) authenticate(ctx context.Context, remote net.Addr, user, pass s
 	return limits.Authenticate(ctx, s.opts.Logins, remote, user, ErrAuthFailed, func() (Scripts, error) {
 		return s.backend.Authenticate(ctx, user, pass)
 	})
-}
-
-// track registers a new connection. It returns nil, having closed nc, when
-// the server is shutting down.
-func (s *Server) track(nc net.Conn) *conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shutting.Load() {
-		nc.Close()
-		return nil
-	}
-	c := newConn(s, nc)
-	s.conns[c] = struct{}{}
-	return c
-}
-
-func (s *Server) untrack(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.cond.Broadcast()
-	s.mu.Unlock()
 }

@@ -312,7 +312,7 @@ func TestLogs(t *testing.T) {
 	if n := strings.Count(logs, "backend error"); n != 1 {
 		t.Errorf("%d backend error lines, want 1:\n%s", n, logs)
 	}
-	for _, want := range []string{"user=alice", "user=flaky", `script=s`, "<redacted>", "<script, 26 octets>", "conn=", "remote=127.0.0.1:"} {
+	for _, want := range []string{"user=alice", "user=flaky", `script=s`, "<redacted>", "<script, 26 octets>", "cid=", "remote=127.0.0.1:"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}

@@ -1,29 +1,19 @@
 package pop3server
 
 import (
-	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 
 	"mailroom/internal/directory"
-	"mailroom/internal/limits"
 	"mailroom/internal/sasl"
+	"mailroom/internal/server"
 	"mailroom/internal/store"
 )
 
 // SCRAMAuthenticator is implemented by an Authenticator that also keeps
-// SCRAM-SHA-256 keys (directory.Directory does). When the Authenticator
-// given to New implements it, AUTH offers SCRAM-SHA-256, and on TLS
-// connections SCRAM-SHA-256-PLUS.
-type SCRAMAuthenticator interface {
-	// SCRAMKeys is called with the user name of a SCRAM exchange. It
-	// returns that account's keys, or an error wrapping
-	// directory.ErrAuthFailed for an unknown user or an account without
-	// keys (the exchange then fails at the proof, as for a wrong
-	// password). Any other error is a temporary failure.
-	SCRAMKeys(ctx context.Context, username string) (*sasl.SCRAMKeys, *store.Account, error)
-}
+// SCRAM-SHA-256 keys (server.SCRAMKeyer); its error for an unknown user
+// wraps directory.ErrAuthFailed.
+type SCRAMAuthenticator = server.SCRAMKeyer[*store.Account]
 
 // connError is a read error during an exchange: it ends the connection
 // as it would between commands.
@@ -42,14 +32,7 @@ func (c *conn) scramAuthenticator() SCRAMAuthenticator {
 // channelBindings returns the channel binding data of the connection's
 // TLS layer (implicit or after STLS); zero without TLS.
 func (c *conn) channelBindings() sasl.ChannelBindings {
-	tc := c.tlsConn
-	if tc == nil {
-		tc, _ = c.nc.(*tls.Conn)
-	}
-	if tc == nil {
-		return sasl.ChannelBindings{}
-	}
-	return sasl.ConnChannelBindings(tc, c.srv.opts.TLSConfig)
+	return c.sc.ChannelBindings(c.tlsConn, c.srv.opts.TLSConfig)
 }
 
 // saslMechanisms lists the mechanisms AUTH takes on this connection:
@@ -64,16 +47,10 @@ func (c *conn) saslMechanisms() []string {
 // authSASL runs AUTH (RFC 5034 §4) for LOGIN and SCRAM-SHA-256(-PLUS);
 // mech is upper case.
 func (c *conn) authSASL(mech, initial string, hasInitial bool) error {
-	var resp []byte // nil: no initial response
-	if hasInitial {
-		// RFC 5034 §4: "=" is an empty initial response.
-		resp = []byte{}
-		if initial != "=" {
-			var err error
-			if resp, err = base64.StdEncoding.DecodeString(initial); err != nil {
-				return badf("invalid base64")
-			}
-		}
+	// RFC 5034 §4: "=" is an empty initial response.
+	resp, err := server.InitialResponse(initial, hasInitial)
+	if err != nil {
+		return badf("invalid base64")
 	}
 	switch mech {
 	case sasl.Login:
@@ -81,7 +58,7 @@ func (c *conn) authSASL(mech, initial string, hasInitial bool) error {
 			return errPlaintext
 		}
 		l := sasl.NewLoginServer()
-		if _, err := c.saslExchange(l.Next, resp); err != nil {
+		if _, err := server.Exchange(l.Next, resp, c.saslChallenge, true); err != nil {
 			return c.saslFailed(err, l.Username, mech)
 		}
 		return c.login(l.Username, l.Password)
@@ -103,52 +80,15 @@ func (c *conn) authSCRAM(mech string, resp []byte) error {
 	if auth == nil || plus && !cb.Available() {
 		return badf("unsupported authentication mechanism")
 	}
-	var acct *store.Account
-	srv := sasl.NewSCRAMServer(sasl.SCRAMOptions{Plus: plus, ChannelBindings: cb,
-		Lookup: func(user string) (*sasl.SCRAMKeys, error) {
-			k, a, err := auth.SCRAMKeys(c.ctx, user)
-			if errors.Is(err, directory.ErrAuthFailed) {
-				return nil, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			acct = a
-			return k, nil
-		}})
 	// The proof is checked under Options.Logins like a password.
-	next := limits.SCRAMNext(c.ctx, c.srv.opts.Logins, c.nc.RemoteAddr(), srv)
-	final, err := c.saslExchange(next, resp)
-	if err == nil && len(final) > 0 {
-		// RFC 4422 §4 3c: the server-final-message goes in a last
-		// challenge, answered with an empty response, since POP3 has no
-		// additional data with success (RFC 5034 §4).
-		var last []byte
-		if last, err = c.saslChallenge(final); err == nil && len(last) > 0 {
-			err = badf("expected an empty response")
-		}
+	sc := server.NewSCRAM(c.sc, c.srv.opts.Logins, plus, cb, directory.ErrAuthFailed, auth.SCRAMKeys)
+	// RFC 4422 §4 3c: the server-final-message goes in a last challenge,
+	// answered with an empty response, since POP3 has no additional data
+	// with success (RFC 5034 §4).
+	if _, err := server.Exchange(sc.Next, resp, c.saslChallenge, true); err != nil {
+		return c.saslFailed(err, sc.Server.Username(), mech)
 	}
-	if err != nil {
-		return c.saslFailed(err, srv.Username(), mech)
-	}
-	return c.loggedIn(acct)
-}
-
-// saslExchange feeds resp, then the client's responses, to next until it
-// is done, and returns the additional data of its success.
-func (c *conn) saslExchange(next func([]byte) ([]byte, bool, error), resp []byte) ([]byte, error) {
-	for {
-		ch, done, err := next(resp)
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			return ch, nil
-		}
-		if resp, err = c.saslChallenge(ch); err != nil {
-			return nil, err
-		}
-	}
+	return c.loggedIn(sc.Found)
 }
 
 // saslChallenge sends "+ " and the base64 challenge (RFC 5034 §4) and
@@ -168,11 +108,7 @@ func (c *conn) saslChallenge(ch []byte) ([]byte, error) {
 		// RFC 5034 §4: "*" cancels, answered with -ERR.
 		return nil, errSASLCancelled
 	}
-	resp, err := base64.StdEncoding.DecodeString(line)
-	if err != nil {
-		return nil, badf("invalid base64")
-	}
-	return resp, nil
+	return server.DecodeResponse(line)
 }
 
 // saslFailed turns the error of an exchange into the reply.
@@ -181,6 +117,8 @@ func (c *conn) saslFailed(err error, user, mech string) error {
 	switch {
 	case errors.As(err, &re):
 		return err
+	case errors.Is(err, server.ErrInvalidBase64), errors.Is(err, server.ErrNotEmpty):
+		return badf("%v", err)
 	case errors.Is(err, sasl.ErrAuthFailed):
 		c.log.Debug("sasl", "mech", mech, "err", err)
 		return c.loginFailed(user)

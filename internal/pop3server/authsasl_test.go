@@ -9,6 +9,7 @@ import (
 
 	"mailroom/internal/sasl"
 	"mailroom/internal/sasl/sasltest"
+	"mailroom/internal/server/servertest"
 )
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -158,7 +159,7 @@ func TestAuthSCRAM(t *testing.T) {
 
 func TestAuthSCRAMPlus(t *testing.T) {
 	f := newFixture(t)
-	srvTLS, cliTLS := testTLS(t)
+	srvTLS, cliTLS := servertest.TLS(t)
 	ts := startServer(t, f, Options{TLSConfig: srvTLS, AllowPlaintext: noPlaintext})
 	stls := func() (*client, *tls.Conn) {
 		c := dial(t, ts.addr)

@@ -4,19 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
+	"mailroom/internal/server"
 	"mailroom/internal/store"
 )
 
@@ -60,7 +58,7 @@ func (s state) String() string {
 	return "UPDATE"
 }
 
-// respError is a -ERR reply. Handlers return it; serve writes it.
+// respError is a -ERR reply. Handlers return it; Serve writes it.
 type respError struct {
 	Code string // RFC 2449 §8 response code without brackets ("AUTH", "SYS/TEMP"…); "" for none
 	Text string
@@ -100,14 +98,12 @@ var (
 // conn is one client connection and its POP3 session.
 type conn struct {
 	srv       *Server
+	sc        *server.Conn // nc as the server core tracks it
 	nc        net.Conn
-	id        string
-	remote    string
 	opened    time.Time
 	log       *slog.Logger
-	debug     bool // log the command trace
-	ctx       context.Context
-	cancel    context.CancelFunc
+	debug     bool            // log the command trace
+	ctx       context.Context // cancelled when the connection closes
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	w         deadlineWriter
@@ -121,7 +117,7 @@ type conn struct {
 	authFailures int
 	mech         string // of the login under way ("USER", "PLAIN"…), for the log
 	badCommands  int
-	preAuth      int // commands in AUTHORIZATION state (Options.MaxPreAuthCommands)
+	preAuth      server.PreAuthLimit // commands in AUTHORIZATION state (Options.MaxPreAuthCommands)
 	account      *store.Account
 	drop         *maildrop
 	retrieved    int // RETR commands that sent a message
@@ -133,33 +129,25 @@ type conn struct {
 	accountID int64 // of account, for Server.EndAccount
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, sc *server.Conn) *conn {
+	nc := sc.NetConn()
 	c := &conn{
-		srv:    s,
-		nc:     nc,
-		id:     newID(),
-		opened: time.Now(),
-		busy:   true,
+		srv:     s,
+		sc:      sc,
+		nc:      nc,
+		opened:  time.Now(),
+		busy:    true,
+		log:     sc.Logger(),
+		ctx:     sc.Context(),
+		preAuth: server.PreAuthLimit{Max: s.opts.MaxPreAuthCommands},
 	}
-	if a := nc.RemoteAddr(); a != nil {
-		c.remote = a.String()
-	}
-	c.log = s.log.With("cid", c.id, "remote", c.remote)
 	c.debug = c.log.Enabled(context.Background(), slog.LevelDebug)
-	c.ctx, c.cancel = context.WithCancel(s.baseCtx)
 	c.br = bufio.NewReaderSize(nc, readBufferSize)
 	c.w = deadlineWriter{nc: nc, timeout: writeTimeout}
 	c.bw = bufio.NewWriterSize(&c.w, writeBufferSize)
 	_, c.tls = nc.(*tls.Conn)
 	c.plaintext = c.tls || s.plaintextAllowed(nc.RemoteAddr())
 	return c
-}
-
-// newID returns 16 random hex digits.
-func newID() string {
-	var b [8]byte
-	rand.Read(b[:]) // never fails (crypto/rand, Go ≥ 1.24)
-	return hex.EncodeToString(b[:])
 }
 
 // deadlineWriter renews the write deadline before each write, so that a
@@ -174,16 +162,11 @@ func (w *deadlineWriter) Write(p []byte) (int, error) {
 	return w.nc.Write(p)
 }
 
-// serve runs the session until QUIT, an error, a timeout or Shutdown.
-func (c *conn) serve() {
+// Serve runs the session until QUIT, an error, a timeout or Shutdown. A
+// panic is recovered by the server core, after close ran.
+func (c *conn) Serve() {
 	defer c.close()
-	defer func() {
-		// A bug in one session must not take the server down.
-		if r := recover(); r != nil {
-			c.log.Error("panic in session", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-		}
-	}()
-	if tc, ok := c.nc.(*tls.Conn); ok && !c.handshake(tc) {
+	if tc, ok := c.nc.(*tls.Conn); ok && !c.sc.Handshake(tc, handshakeTimeout) {
 		return
 	}
 	c.log.Info("connection opened", "tls", c.tls)
@@ -216,11 +199,7 @@ func (c *conn) serve() {
 // tooManyPreAuth counts a command in AUTHORIZATION state and reports
 // whether it is one more than Options.MaxPreAuthCommands.
 func (c *conn) tooManyPreAuth() bool {
-	if c.state != stateAuthorization || c.srv.opts.MaxPreAuthCommands <= 0 {
-		return false
-	}
-	c.preAuth++
-	return c.preAuth > c.srv.opts.MaxPreAuthCommands
+	return c.state == stateAuthorization && c.preAuth.Exceeded()
 }
 
 // reply answers a failed command with -ERR (or ends the connection, for
@@ -293,13 +272,16 @@ func (c *conn) close() {
 	} else {
 		c.nc.Close()
 	}
-	c.cancel()
-	c.srv.untrack(c)
+	// The server core cancels ctx.
 	c.log.Info("connection closed", "duration", time.Since(c.opened).Round(time.Millisecond).String(), "retrieved", c.retrieved)
 }
 
-// stop asks the session to end (Shutdown). A session waiting for a line is
-// woken by an expired read deadline; a busy one ends after its command.
+// Shutdown asks the session to end (Server.Shutdown).
+func (c *conn) Shutdown() { c.stop() }
+
+// stop asks the session to end (Shutdown, EndAccount). A session waiting
+// for a line is woken by an expired read deadline; a busy one ends after
+// its command.
 func (c *conn) stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -1,49 +1,15 @@
 package pop3server
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"mailroom/internal/server/servertest"
 )
-
-// panicWatch is a slog handler that remembers log lines about panics
-// (serve recovers them) and discards the rest.
-type panicWatch struct {
-	mu     sync.Mutex
-	panics []string
-}
-
-func (p *panicWatch) Enabled(context.Context, slog.Level) bool { return true }
-func (p *panicWatch) WithAttrs([]slog.Attr) slog.Handler       { return p }
-func (p *panicWatch) WithGroup(string) slog.Handler            { return p }
-
-func (p *panicWatch) Handle(_ context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "panic") {
-		var b strings.Builder
-		b.WriteString(r.Message)
-		r.Attrs(func(a slog.Attr) bool {
-			b.WriteString(" " + a.String())
-			return true
-		})
-		p.mu.Lock()
-		p.panics = append(p.panics, b.String())
-		p.mu.Unlock()
-	}
-	return nil
-}
-
-func (p *panicWatch) take() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := p.panics
-	p.panics = nil
-	return out
-}
 
 // FuzzSession feeds arbitrary bytes as a client session to a server over a
 // real socket, and checks that it neither panics nor hangs: the session
@@ -64,6 +30,7 @@ func FuzzSession(f *testing.F) {
 		f.Add([]byte(b.String()))
 	}
 
+	f.Cleanup(servertest.CheckLeaks(f))
 	fx := newFixture(f)
 	// refill puts mail back when the inputs' DELE+QUIT have taken it.
 	refill := func(t testing.TB) {
@@ -75,28 +42,13 @@ func FuzzSession(f *testing.F) {
 		}
 	}
 	refill(f)
-	watch := &panicWatch{}
+	watch := &servertest.PanicWatch{}
 	srv := New(fx.st, fx.dir, Options{
 		Hostname: "pop.example.org", Logger: slog.New(watch),
 		View: ViewAll, MarkSeen: true, AuthFailDelay: -1,
 		AuthTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second,
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		srv.Serve(l)
-		close(done)
-	}()
-	f.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-	})
-	addr := l.Addr().String()
+	addr := servertest.Serve(f, srv)
 
 	f.Fuzz(func(t *testing.T, input []byte) {
 		nc, err := net.Dial("tcp", addr)
@@ -115,7 +67,7 @@ func FuzzSession(f *testing.F) {
 		if err := <-readDone; err != nil {
 			t.Fatalf("session did not end: %v", err)
 		}
-		if p := watch.take(); len(p) > 0 {
+		if p := watch.Take(); len(p) > 0 {
 			t.Fatalf("panic: %v", p)
 		}
 		refill(t)

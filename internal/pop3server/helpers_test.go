@@ -2,9 +2,7 @@ package pop3server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +17,7 @@ import (
 
 	"mailroom/internal/directory"
 	"mailroom/internal/message"
+	"mailroom/internal/server/servertest"
 	"mailroom/internal/store"
 	"mailroom/internal/store/sqlite"
 )
@@ -143,37 +142,17 @@ func (f *fixture) messages(t testing.TB, acc *store.Account, mailbox string) []s
 	return msgs
 }
 
-// logBuffer collects log output safely.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newTestLogger logs everything, debug included, as text into w.
 func newTestLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 type testServer struct {
-	srv       *Server
-	addr      string
-	f         *fixture
-	logs      *logBuffer
-	serveDone chan struct{}
-	serveErr  error
-	stopOnce  sync.Once
+	*servertest.Running
+	srv  *Server
+	addr string
+	f    *fixture
+	logs *servertest.LogBuffer
 }
 
 // startServer serves f's store on a loopback port until the test ends.
@@ -181,11 +160,7 @@ type testServer struct {
 // logging into ts.logs.
 func startServer(t testing.TB, f *fixture, opts Options) *testServer {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuffer{}
+	logs := &servertest.LogBuffer{}
 	if opts.Logger == nil {
 		opts.Logger = newTestLogger(logs)
 	}
@@ -195,34 +170,10 @@ func startServer(t testing.TB, f *fixture, opts Options) *testServer {
 	if opts.AuthFailDelay == 0 {
 		opts.AuthFailDelay = 10 * time.Millisecond
 	}
-	ts := &testServer{srv: New(f.st, f.dir, opts), addr: l.Addr().String(), f: f, logs: logs, serveDone: make(chan struct{})}
-	go func() {
-		ts.serveErr = ts.srv.Serve(l)
-		close(ts.serveDone)
-	}()
-	t.Cleanup(func() { ts.stop(t) })
+	ts := &testServer{srv: New(f.st, f.dir, opts), f: f, logs: logs}
+	ts.Running = servertest.Start(t, ts.srv)
+	ts.addr = ts.Addr
 	return ts
-}
-
-// stop shuts the server down (once) and checks that Serve returned
-// ErrServerClosed.
-func (ts *testServer) stop(t testing.TB) {
-	t.Helper()
-	ts.stopOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
-		defer cancel()
-		if err := ts.srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		select {
-		case <-ts.serveDone:
-			if !errors.Is(ts.serveErr, ErrServerClosed) {
-				t.Errorf("Serve returned %v, want ErrServerClosed", ts.serveErr)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Serve did not return after Shutdown")
-		}
-	})
 }
 
 // client is a raw POP3 client over a real socket.

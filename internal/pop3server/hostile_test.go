@@ -4,19 +4,12 @@ import (
 	"encoding/base64"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-)
 
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
+	"mailroom/internal/server/servertest"
+)
 
 // maxHeapGrowth bounds what the hostile sessions may leave on the heap.
 const maxHeapGrowth = 64 << 20
@@ -62,10 +55,11 @@ func healthy(t *testing.T, ts *testServer) {
 }
 
 func TestHostileInput(t *testing.T) {
+	t.Cleanup(servertest.CheckLeaks(t))
 	f := newFixture(t)
 	f.deliver(t, f.alice, "INBOX", "Subject: hi\r\n\r\nhello\r\n")
 	ts := startServer(t, f, Options{})
-	before := heapInUse()
+	before := servertest.HeapInUse()
 
 	// Long lines: refused; the session either goes on or ends, and never
 	// takes the line into memory whole.
@@ -118,7 +112,7 @@ func TestHostileInput(t *testing.T) {
 		t.Fatalf("QUIT: %q", r)
 	}
 
-	if after := heapInUse(); after > before && after-before > maxHeapGrowth {
+	if after := servertest.HeapInUse(); after > before && after-before > maxHeapGrowth {
 		t.Errorf("heap grew by %d MB", (after-before)>>20)
 	}
 	healthy(t, ts)

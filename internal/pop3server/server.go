@@ -33,19 +33,17 @@ package pop3server
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"mailroom/internal/directory"
 	"mailroom/internal/limits"
+	"mailroom/internal/server"
 	"mailroom/internal/store"
 )
 
@@ -130,7 +128,7 @@ type Options struct {
 }
 
 // ErrServerClosed is returned by Serve once Shutdown has been called.
-var ErrServerClosed = errors.New("pop3server: server closed")
+var ErrServerClosed = server.ErrServerClosed
 
 const (
 	defaultTimeout       = 10 * time.Minute // RFC 1939 §3: autologout after at least 10 minutes
@@ -156,17 +154,10 @@ type Server struct {
 	// viewExclude is Options.ViewExclude as a set.
 	viewExclude map[string]bool
 
-	baseCtx    context.Context // parent of every connection's context
-	cancelBase context.CancelFunc
-
-	shutting     atomic.Bool
-	shutdownOnce sync.Once
-	finished     chan struct{} // closed once every connection is closed
+	// core accepts and tracks the connections; each has a *conn.
+	core *server.Server
 
 	mu        sync.Mutex
-	cond      *sync.Cond // signalled when conns shrinks
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
 	locked    map[int64]bool      // accounts with a session in TRANSACTION (Options.Lock)
 	lastLogin map[int64]time.Time // per account, for LoginDelay
 }
@@ -221,80 +212,27 @@ func New(st store.Store, auth Authenticator, opts Options) *Server {
 		opts:        opts,
 		log:         opts.Logger.With("component", "pop3server"),
 		viewExclude: make(map[string]bool),
-		finished:    make(chan struct{}),
-		listeners:   make(map[net.Listener]struct{}),
-		conns:       make(map[*conn]struct{}),
 		locked:      make(map[int64]bool),
 		lastLogin:   make(map[int64]time.Time),
 	}
-	s.cond = sync.NewCond(&s.mu)
 	for _, u := range opts.ViewExclude {
 		s.viewExclude[u] = true
 	}
-	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.core = server.New(server.Config{
+		Logger:     s.log,
+		NewSession: func(c *server.Conn) server.Session { return newConn(s, c) },
+	})
 	return s
 }
 
 // Serve accepts connections on l and serves each in its own goroutine. A
 // connection that is a *tls.Conn (from a tls.NewListener) is under TLS
 // from the start (RFC 8314): its handshake runs before the greeting. After
-// Shutdown, Serve waits until every connection is closed and returns
-// ErrServerClosed; other errors from l.Accept are returned as they come,
-// except temporary ones (out of file descriptors…), after which Accept is
-// retried with a growing pause.
-func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.shutting.Load() {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-
-	var backoff time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if s.shutting.Load() {
-				<-s.finished
-				return ErrServerClosed
-			}
-			if temporaryAcceptError(err) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept", "err", err, "retry_in", backoff.String())
-				time.Sleep(backoff)
-				continue
-			}
-			s.mu.Lock()
-			delete(s.listeners, l)
-			s.mu.Unlock()
-			return err
-		}
-		backoff = 0
-		c := s.track(nc)
-		if c == nil {
-			continue
-		}
-		go c.serve()
-	}
-}
-
-// temporaryAcceptError reports whether an Accept error may go away by
-// itself (out of file descriptors or memory, an aborted handshake), as
-// net/http's Serve treats it.
-func temporaryAcceptError(err error) bool {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
+// Shutdown, Serve returns ErrServerClosed once Shutdown has returned; other
+// errors from l.Accept are returned as they come, except temporary ones
+// (out of file descriptors…), after which Accept is retried with a growing
+// pause.
+func (s *Server) Serve(l net.Listener) error { return s.core.Serve(l) }
 
 // Shutdown stops accepting connections and ends every session: a session
 // waiting for a command is told -ERR [SYS/TEMP] and closed at once; a
@@ -302,78 +240,8 @@ func temporaryAcceptError(err error) bool {
 // finished first. A session in TRANSACTION state does not enter UPDATE:
 // nothing is deleted. Shutdown returns nil once every connection is closed.
 // If ctx ends first, it closes every connection at once, cancels store
-// calls in progress and returns ctx.Err().
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.shutdownOnce.Do(s.startShutdown)
-	select {
-	case <-s.finished:
-		return nil
-	case <-ctx.Done():
-		s.forceClose()
-		return ctx.Err()
-	}
-}
-
-func (s *Server) startShutdown() {
-	s.mu.Lock()
-	s.shutting.Store(true)
-	for l := range s.listeners {
-		l.Close()
-	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-
-	s.log.Info("shutting down", "connections", len(conns))
-	for _, c := range conns {
-		c.stop()
-	}
-	go func() {
-		s.mu.Lock()
-		for len(s.conns) > 0 {
-			s.cond.Wait()
-		}
-		s.mu.Unlock()
-		s.cancelBase()
-		close(s.finished)
-	}()
-}
-
-func (s *Server) forceClose() {
-	s.cancelBase()
-	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.nc.Close()
-	}
-}
-
-// track registers a new connection. It returns nil, having closed nc, when
-// the server is shutting down.
-func (s *Server) track(nc net.Conn) *conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shutting.Load() {
-		nc.Close()
-		return nil
-	}
-	c := newConn(s, nc)
-	s.conns[c] = struct{}{}
-	return c
-}
-
-func (s *Server) untrack(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.cond.Broadcast()
-	s.mu.Unlock()
-}
+// calls in progress and returns ctx.Err() soon after.
+func (s *Server) Shutdown(ctx context.Context) error { return s.core.Shutdown(ctx) }
 
 // authenticate checks credentials under Options.Logins. A locked-out
 // attempt fails like a wrong password (directory.ErrAuthFailed).
@@ -428,9 +296,8 @@ const maxLoginDelayEntries = 4096
 // EndAccount ends the sessions of a deleted account: each is told and
 // closed, deleting nothing (its rows are already gone).
 func (s *Server) EndAccount(accountID int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
+	for _, cs := range s.core.Sessions() {
+		c := cs.(*conn)
 		c.mu.Lock()
 		mine := c.accountID == accountID
 		if mine {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"mailroom/internal/server/servertest"
 	"mailroom/internal/store"
 )
 
@@ -20,9 +21,7 @@ func (ts *testServer) waitNoConns(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ts.srv.mu.Lock()
-		n := len(ts.srv.conns)
-		ts.srv.mu.Unlock()
+		n := ts.srv.core.Open()
 		if n == 0 {
 			return
 		}
@@ -382,7 +381,7 @@ func TestSystemErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			logs := &logBuffer{}
+			logs := &servertest.LogBuffer{}
 			srv := New(f.st, tt.auth, Options{Hostname: "pop.example.org", Logger: newTestLogger(logs), Lock: true})
 			done := make(chan error, 1)
 			go func() { done <- srv.Serve(l) }()
@@ -559,7 +558,7 @@ func TestShutdown(t *testing.T) {
 	trans.expect("DELE 1", "+OK message 1 deleted")
 	trans.expect("DELE 2", "+OK message 2 deleted")
 
-	ts.stop(t)
+	ts.Stop(t)
 	for _, c := range []*client{auth, trans} {
 		if got := c.line(); got != "-ERR [SYS/TEMP] server shutting down" {
 			t.Errorf("goodbye %q", got)
@@ -599,7 +598,7 @@ func TestShutdownDuringRetr(t *testing.T) {
 	}
 	stopped := make(chan struct{})
 	go func() {
-		ts.stop(t)
+		ts.Stop(t)
 		close(stopped)
 	}()
 	time.Sleep(100 * time.Millisecond)
@@ -631,5 +630,5 @@ func TestShutdownForced(t *testing.T) {
 	if err := ts.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown: %v", err)
 	}
-	ts.stop(t)
+	ts.Stop(t)
 }

@@ -3,40 +3,14 @@ package pop3server
 import (
 	"bufio"
 	"crypto/tls"
-	"crypto/x509"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"mailroom/internal/tlsconf"
+	"mailroom/internal/server/servertest"
 )
-
-// testTLS returns a server configuration with a fresh self-signed
-// certificate for localhost and 127.0.0.1, and a client configuration that
-// trusts it.
-func testTLS(t testing.TB) (server, client *tls.Config) {
-	t.Helper()
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := tlsconf.GenerateSelfSigned(certFile, keyFile, []string{"localhost", "127.0.0.1"}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tlsconf.Load(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pem, err := os.ReadFile(certFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
-	return tlsconf.ServerConfig(cert), &tls.Config{RootCAs: roots, ServerName: "localhost"}
-}
 
 func noPlaintext(net.Addr) bool { return false }
 
@@ -65,7 +39,7 @@ func (c *client) tlsHandshake(cfg *tls.Config) *client {
 func TestSTLS(t *testing.T) {
 	f := newFixture(t)
 	f.deliver(t, f.alice, "INBOX", "Subject: secret\r\n\r\nover TLS\r\n")
-	srvTLS, cliTLS := testTLS(t)
+	srvTLS, cliTLS := servertest.TLS(t)
 	ts := startServer(t, f, Options{TLSConfig: srvTLS, AllowPlaintext: noPlaintext})
 	c := dial(t, ts.addr)
 	c.expect("CAPA", capaSTLS)
@@ -99,7 +73,7 @@ func TestSTLSUnavailable(t *testing.T) {
 // A trusted client sees STLS beside USER and SASL.
 func TestSTLSTrusted(t *testing.T) {
 	f := newFixture(t)
-	srvTLS, _ := testTLS(t)
+	srvTLS, _ := servertest.TLS(t)
 	ts := startServer(t, f, Options{TLSConfig: srvTLS})
 	c := dial(t, ts.addr)
 	c.expect("CAPA", strings.Replace(capaAuth, "PLAIN LOGIN\n", "PLAIN LOGIN\nSTLS\n", 1))
@@ -109,7 +83,7 @@ func TestSTLSTrusted(t *testing.T) {
 // dropped, not run under TLS (RFC 3207 §4.2, CVE-2011-0411).
 func TestSTLSInjection(t *testing.T) {
 	f := newFixture(t)
-	srvTLS, cliTLS := testTLS(t)
+	srvTLS, cliTLS := servertest.TLS(t)
 	ts := startServer(t, f, Options{TLSConfig: srvTLS})
 	c := dial(t, ts.addr)
 	if _, err := io.WriteString(c.nc, "STLS\r\nUSER "+alice+"\r\nPASS "+password+"\r\n"); err != nil {
@@ -123,7 +97,7 @@ func TestSTLSInjection(t *testing.T) {
 	tc.expect("STAT", "-ERR command not valid in AUTHORIZATION state")
 	tc.expect("PASS "+password, "-ERR send USER first")
 	tc.login(alice)
-	if !strings.Contains(ts.logs.String(), "discarding octets pipelined after STLS") {
+	if !strings.Contains(ts.logs.String(), "discarding octets pipelined after STARTTLS") {
 		t.Errorf("no discard logged:\n%s", ts.logs)
 	}
 }
@@ -132,7 +106,7 @@ func TestSTLSInjection(t *testing.T) {
 // closed; the server goes on.
 func TestSTLSBadHandshake(t *testing.T) {
 	f := newFixture(t)
-	srvTLS, _ := testTLS(t)
+	srvTLS, _ := servertest.TLS(t)
 	ts := startServer(t, f, Options{TLSConfig: srvTLS})
 	c := dial(t, ts.addr)
 	c.expect("STLS", "+OK begin TLS negotiation")
@@ -149,7 +123,7 @@ func TestSTLSBadHandshake(t *testing.T) {
 func TestPOP3S(t *testing.T) {
 	f := newFixture(t)
 	f.deliver(t, f.alice, "INBOX", "Subject: one\r\n\r\nimplicit\r\n")
-	srvTLS, cliTLS := testTLS(t)
+	srvTLS, cliTLS := servertest.TLS(t)
 	ts := startServer(t, f, Options{TLSConfig: srvTLS, AllowPlaintext: noPlaintext})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -2,13 +2,15 @@ package smtpserver
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"mailroom/internal/server"
 )
 
 // trackedConn is the net.Conn go-smtp talks through. It lets the Server
@@ -18,11 +20,11 @@ import (
 type trackedConn struct {
 	net.Conn
 	srv    *Server
-	id     string
+	sc     *server.Conn // the connection as the server core tracks it
+	log    *slog.Logger
 	remote string
 	opened time.Time
 	ctx    context.Context // cancelled when the connection closes
-	cancel context.CancelFunc
 
 	closeOnce sync.Once
 
@@ -38,26 +40,26 @@ type trackedConn struct {
 	txCount      int
 }
 
+// newTrackedConn registers c with the server core. It returns nil, having
+// closed c, when the server is shutting down or c is over a limit.
 func newTrackedConn(c net.Conn, s *Server) *trackedConn {
-	tc := &trackedConn{
-		Conn:   c,
-		srv:    s,
-		id:     newID(),
-		opened: time.Now(),
-	}
+	tc := &trackedConn{Conn: c, srv: s, opened: time.Now()}
 	if a := c.RemoteAddr(); a != nil {
 		tc.remote = a.String()
 	}
 	tc.out = tc
-	tc.ctx, tc.cancel = context.WithCancel(s.baseCtx)
+	sc, err := s.core.Track(c, tc.beginShutdown)
+	if errors.Is(err, server.ErrServerClosed) {
+		c.SetWriteDeadline(time.Now().Add(goodbyeTimeout))
+		c.Write(s.goodbye)
+		c.Close()
+	}
+	if err != nil {
+		return nil
+	}
+	tc.sc, tc.log, tc.ctx = sc, sc.Logger(), sc.Context()
+	tc.log.Info("connection opened")
 	return tc
-}
-
-// newID returns 16 random hex digits.
-func newID() string {
-	var b [8]byte
-	rand.Read(b[:]) // never fails (crypto/rand, Go ≥ 1.24)
-	return hex.EncodeToString(b[:])
 }
 
 // Write sends p, or go-smtp's reply p corrected (see rewrite.go). go-smtp
@@ -104,13 +106,11 @@ func (c *trackedConn) renewReadDeadline(d time.Duration) {
 func (c *trackedConn) Close() error {
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {
-		err = c.Conn.Close()
-		c.cancel()
-		c.srv.untrack(c)
+		err = c.sc.Close() // closes c.Conn and cancels ctx
 		c.mu.Lock()
 		n := c.txCount
 		c.mu.Unlock()
-		c.srv.log.Info("connection closed", "conn", c.id, "remote", c.remote,
+		c.log.Info("connection closed",
 			"duration", time.Since(c.opened).Round(time.Millisecond).String(), "transactions", n)
 	})
 	return err

@@ -1,7 +1,6 @@
 package smtpserver
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -11,36 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mailroom/internal/server/servertest"
 )
-
-// panicWatch is a slog handler that remembers log lines about panics
-// (go-smtp recovers them and reports through ErrorLog) and discards the
-// rest.
-type panicWatch struct {
-	mu     sync.Mutex
-	panics []string
-}
-
-func (p *panicWatch) Enabled(context.Context, slog.Level) bool { return true }
-func (p *panicWatch) WithAttrs([]slog.Attr) slog.Handler       { return p }
-func (p *panicWatch) WithGroup(string) slog.Handler            { return p }
-
-func (p *panicWatch) Handle(_ context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "panic") {
-		p.mu.Lock()
-		p.panics = append(p.panics, r.Message)
-		p.mu.Unlock()
-	}
-	return nil
-}
-
-func (p *panicWatch) take() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := p.panics
-	p.panics = nil
-	return out
-}
 
 // FuzzSession feeds arbitrary bytes as a client session to an SMTP server
 // (with STARTTLS on offer) and an LMTP server, and checks that neither
@@ -71,12 +43,11 @@ func FuzzSession(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 
-	watch := &panicWatch{}
+	f.Cleanup(servertest.CheckLeaks(f))
+	watch := &servertest.PanicWatch{}
 	logger := slog.New(watch)
 	cert, _ := selfSigned(f)
 	var addrs []string
-	var servers []*Server
-	var serving sync.WaitGroup
 	for _, lmtp := range []bool{false, true} {
 		opts := Options{
 			Hostname:       "mx.example.org",
@@ -94,28 +65,8 @@ func FuzzSession(f *testing.F) {
 		d.rcptResult["carol@example.org"] = errors.New("internal")
 		d.rcptResult["dave@example.org"] = nil
 		srv := New(d, opts)
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			f.Fatal(err)
-		}
-		addrs = append(addrs, l.Addr().String())
-		servers = append(servers, srv)
-		serving.Add(1)
-		go func() {
-			defer serving.Done()
-			srv.Serve(l)
-		}()
+		addrs = append(addrs, servertest.Serve(f, srv))
 	}
-	f.Cleanup(func() {
-		for _, srv := range servers {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := srv.Shutdown(ctx); err != nil {
-				f.Errorf("Shutdown: %v", err)
-			}
-			cancel()
-		}
-		serving.Wait()
-	})
 
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var wg sync.WaitGroup
@@ -127,7 +78,7 @@ func FuzzSession(f *testing.F) {
 			}()
 		}
 		wg.Wait()
-		if p := watch.take(); len(p) > 0 {
+		if p := watch.Take(); len(p) > 0 {
 			t.Fatalf("server panicked: %q", p)
 		}
 	})

@@ -2,7 +2,6 @@ package smtpserver
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"mailroom/internal/delivery"
+	"mailroom/internal/server/servertest"
 )
 
 func TestMain(m *testing.M) {
@@ -121,41 +121,18 @@ func (f *fakeDeliverer) readErrors() []error {
 	return append([]error(nil), f.readErrs...)
 }
 
-// logBuffer collects log output safely.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type testServer struct {
-	srv       *Server
-	addr      string
-	logs      *logBuffer
-	d         *fakeDeliverer
-	serveDone chan struct{} // closed when Serve has returned
-	serveErr  error
+	*servertest.Running
+	srv  *Server
+	addr string
+	logs *servertest.LogBuffer
+	d    *fakeDeliverer
 }
 
 // startServer serves d on a loopback port until the test ends.
 func startServer(t testing.TB, d *fakeDeliverer, opts Options) *testServer {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuffer{}
+	logs := &servertest.LogBuffer{}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -165,37 +142,10 @@ func startServer(t testing.TB, d *fakeDeliverer, opts Options) *testServer {
 	if opts.MaxMessageSize == 0 {
 		opts.MaxMessageSize = 1000
 	}
-	ts := &testServer{srv: New(d, opts), addr: l.Addr().String(), logs: logs, d: d, serveDone: make(chan struct{})}
-	go func() {
-		ts.serveErr = ts.srv.Serve(l)
-		close(ts.serveDone)
-	}()
-	t.Cleanup(func() { ts.stop(t) })
+	ts := &testServer{srv: New(d, opts), logs: logs, d: d}
+	ts.Running = servertest.Start(t, ts.srv)
+	ts.addr = ts.Addr
 	return ts
-}
-
-// stop shuts the server down (once) and checks that Serve returned.
-func (ts *testServer) stop(t testing.TB) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := ts.srv.Shutdown(ctx); err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
-	ts.waitServe(t)
-}
-
-// waitServe checks that Serve returns ErrServerClosed.
-func (ts *testServer) waitServe(t testing.TB) {
-	t.Helper()
-	select {
-	case <-ts.serveDone:
-		if !errors.Is(ts.serveErr, ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", ts.serveErr)
-		}
-	case <-time.After(10 * time.Second):
-		t.Errorf("Serve did not return after Shutdown")
-	}
 }
 
 // client is a raw line-level SMTP client.

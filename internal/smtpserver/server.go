@@ -27,7 +27,6 @@ package smtpserver
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,6 +40,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mailroom/internal/delivery"
+	"mailroom/internal/server"
 )
 
 // Deliverer is what the receivers need from internal/delivery.
@@ -109,7 +109,7 @@ type Options struct {
 }
 
 // ErrServerClosed is returned by Serve once Shutdown has been called.
-var ErrServerClosed = errors.New("smtpserver: server closed")
+var ErrServerClosed = server.ErrServerClosed
 
 const (
 	defaultMaxRecipients = 1000
@@ -128,18 +128,12 @@ type Server struct {
 	replies  map[string]string // see rewrite.go
 	goodbye  []byte            // 421 sent to connections closed by Shutdown
 	shutting atomic.Bool
-
-	baseCtx    context.Context
-	cancelBase context.CancelFunc
-
-	shutdownOnce sync.Once
-	finished     chan struct{} // closed once Shutdown has drained everything
+	// core tracks the connections (go-smtp runs their goroutines), the
+	// Deliver calls in progress, and Shutdown.
+	core *server.Server
 
 	mu        sync.Mutex
-	cond      *sync.Cond // signalled when conns or active shrink
 	listeners map[net.Listener]struct{}
-	conns     map[*trackedConn]struct{}
-	active    int // Deliver calls in progress
 }
 
 // New returns a server that hands transactions to d. It does not listen;
@@ -173,12 +167,9 @@ func New(d Deliverer, opts Options) *Server {
 		log:       opts.Logger.With("component", "smtpserver", "proto", protoName(opts.LMTP)),
 		replies:   rewriteTable(opts.MaxMessageSize),
 		goodbye:   []byte(fmt.Sprintf("421 4.3.2 %s Service shutting down, closing transmission channel\r\n", opts.Hostname)),
-		finished:  make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*trackedConn]struct{}),
 	}
-	s.cond = sync.NewCond(&s.mu)
-	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.core = server.New(server.Config{Logger: s.log})
 
 	gs := smtp.NewServer(backend{s})
 	gs.Domain = opts.Hostname
@@ -221,7 +212,8 @@ func protoName(lmtp bool) string {
 // yield plain connections (STARTTLS is done by the server when
 // Options.TLSConfig is set). After Shutdown, Serve waits until the shutdown
 // has finished (every connection closed) and returns ErrServerClosed; it
-// returns other errors from l.Accept as they come.
+// returns other errors from l.Accept as they come, except temporary ones,
+// which go-smtp retries.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.shutting.Load() {
@@ -239,7 +231,7 @@ func (s *Server) Serve(l net.Listener) error {
 	delete(s.listeners, tl)
 	s.mu.Unlock()
 	if s.shutting.Load() {
-		<-s.finished
+		<-s.core.Done()
 		return ErrServerClosed
 	}
 	return err
@@ -250,101 +242,31 @@ func (s *Server) Serve(l net.Listener) error {
 // their connections too. It returns nil once every connection is closed and
 // every Deliver call has returned. If ctx ends first, Shutdown closes all
 // connections at once, cancels the contexts passed to the Deliverer and
-// returns ctx.Err(); Serve still waits for the Deliver calls to return.
+// returns ctx.Err() soon after.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.shutdownOnce.Do(s.startShutdown)
-	select {
-	case <-s.finished:
-		return nil
-	case <-ctx.Done():
-		s.forceClose()
-		return ctx.Err()
-	}
-}
-
-func (s *Server) startShutdown() {
 	s.mu.Lock()
 	s.shutting.Store(true)
 	for l := range s.listeners {
 		l.Close()
 	}
-	conns := make([]*trackedConn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
 	s.mu.Unlock()
-
-	s.log.Info("shutting down", "connections", len(conns))
-	for _, c := range conns {
-		c.beginShutdown()
-	}
-
-	go func() {
-		// go-smtp's Shutdown closes its copies of the listeners (already
-		// closed: its error is meaningless) and waits for its connection
-		// goroutines; then wait for our own bookkeeping, which also covers
-		// BDAT deliveries running outside those goroutines.
-		_ = s.smtp.Shutdown(context.Background())
-		s.mu.Lock()
-		for len(s.conns) > 0 || s.active > 0 {
-			s.cond.Wait()
-		}
-		s.mu.Unlock()
-		s.cancelBase()
-		close(s.finished)
-	}()
+	err := s.core.Shutdown(ctx)
+	// go-smtp's goroutines end with their connections, all closed now.
+	gctx, cancel := context.WithTimeout(ctx, goodbyeTimeout)
+	defer cancel()
+	_ = s.smtp.Shutdown(gctx)
+	return err
 }
 
-func (s *Server) forceClose() {
-	s.cancelBase()
-	s.mu.Lock()
-	conns := make([]*trackedConn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
+// beginDelivery counts a Deliver call in progress, for Shutdown; the
+// caller calls the returned function when it has returned.
+func (s *Server) beginDelivery() (end func()) {
+	end, err := s.core.Hold()
+	if err != nil {
+		// Cannot happen: the connection of the delivery is open.
+		return func() {}
 	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-// track registers a new connection. It returns nil, having closed c, when
-// the server is shutting down.
-func (s *Server) track(c net.Conn) *trackedConn {
-	s.mu.Lock()
-	if s.shutting.Load() {
-		s.mu.Unlock()
-		c.SetWriteDeadline(time.Now().Add(goodbyeTimeout))
-		c.Write(s.goodbye)
-		c.Close()
-		return nil
-	}
-	tc := newTrackedConn(c, s)
-	s.conns[tc] = struct{}{}
-	s.mu.Unlock()
-	s.log.Info("connection opened", "conn", tc.id, "remote", tc.remote)
-	return tc
-}
-
-func (s *Server) untrack(tc *trackedConn) {
-	s.mu.Lock()
-	delete(s.conns, tc)
-	s.cond.Broadcast()
-	s.mu.Unlock()
-}
-
-// beginDelivery counts a Deliver call in progress, for Shutdown.
-func (s *Server) beginDelivery() {
-	s.mu.Lock()
-	s.active++
-	s.mu.Unlock()
-}
-
-func (s *Server) endDelivery() {
-	s.mu.Lock()
-	s.active--
-	s.cond.Broadcast()
-	s.mu.Unlock()
+	return end
 }
 
 // trackingListener hands go-smtp trackedConns.
@@ -359,7 +281,7 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if tc := l.srv.track(c); tc != nil {
+		if tc := newTrackedConn(c, l.srv); tc != nil {
 			return tc, nil
 		}
 	}

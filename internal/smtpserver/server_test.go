@@ -669,7 +669,7 @@ func TestShutdownWaitsForTransaction(t *testing.T) {
 	select {
 	case err := <-shutdown:
 		t.Fatalf("Shutdown returned %v during a transaction", err)
-	case <-ts.serveDone:
+	case <-ts.Done():
 		t.Fatalf("Serve returned during a transaction")
 	case <-time.After(100 * time.Millisecond):
 	}
@@ -686,7 +686,7 @@ func TestShutdownWaitsForTransaction(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Shutdown did not return")
 	}
-	ts.waitServe(t)
+	ts.Wait(t)
 	if d := oneDelivery(t, ts); d.body != "Subject: in flight\r\n\r\nfirst half\r\nsecond half\r\n" {
 		t.Errorf("body %q", d.body)
 	}
@@ -717,7 +717,7 @@ func TestShutdownRefusesNewTransaction(t *testing.T) {
 	if err := <-shutdown; err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
-	ts.waitServe(t)
+	ts.Wait(t)
 }
 
 func TestShutdownTimeout(t *testing.T) {
@@ -755,7 +755,7 @@ func TestShutdownTimeout(t *testing.T) {
 	}
 	stuck.expectClosed()
 	open.expectClosed()
-	ts.waitServe(t)
+	ts.Wait(t)
 }
 
 func TestServeAfterShutdown(t *testing.T) {

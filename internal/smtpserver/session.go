@@ -1,6 +1,8 @@
 package smtpserver
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"slices"
@@ -130,9 +132,9 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := s.srv.d.CheckRecipient(s.tc.ctx, &check, to); err != nil {
 		reply, internal := toReply(err)
 		if internal {
-			s.srv.log.Error("checking recipient failed", "conn", s.tc.id, "id", env.ID, "rcpt", to, "err", err)
+			s.tc.log.Error("checking recipient failed", "id", env.ID, "rcpt", to, "err", err)
 		} else {
-			s.srv.log.Debug("recipient rejected", "conn", s.tc.id, "id", env.ID, "rcpt", to, "reply", replyString(reply))
+			s.tc.log.Debug("recipient rejected", "id", env.ID, "rcpt", to, "reply", replyString(reply))
 		}
 		return reply
 	}
@@ -235,8 +237,7 @@ func (s *session) transact(r io.Reader) *result {
 		return nil
 	}
 
-	s.srv.beginDelivery()
-	defer s.srv.endDelivery()
+	defer s.srv.beginDelivery()()
 
 	_, bdat := r.(*io.PipeReader) // go-smtp feeds BDAT chunks through a pipe
 	body := &bodyReader{r: r, tc: s.tc, bdat: bdat, max: s.srv.opts.MaxMessageSize}
@@ -248,7 +249,7 @@ func (s *session) transact(r io.Reader) *result {
 		errs:  make([]*smtp.SMTPError, len(env.Recipients)),
 		ok:    &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: stored as " + env.ID},
 	}
-	log := s.srv.log.With("conn", s.tc.id, "id", env.ID, "from", env.From, "rcpts", env.Recipients)
+	log := s.tc.log.With("id", env.ID, "from", env.From, "rcpts", env.Recipients)
 
 	errs, err := s.srv.d.Deliver(s.tc.ctx, env, body)
 
@@ -348,4 +349,11 @@ func anyNil(errs []error, err error) bool {
 		}
 	}
 	return false
+}
+
+// newID returns 16 random hex digits: a transaction's id.
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:]) // never fails (crypto/rand, Go ≥ 1.24)
+	return hex.EncodeToString(b[:])
 }
