@@ -58,6 +58,9 @@ type session struct {
 	sel *selected
 	// searchRes is the saved search result (RFC 5182), as UIDs.
 	searchRes []uint32
+	// prefetched holds the bodies of the FETCH batch being answered, by
+	// blob id, until fetchSource.open takes them (fetchMessages).
+	prefetched map[string]store.Body
 
 	bad        int                 // syntax errors in a row
 	preAuth    server.PreAuthLimit // commands before login (Options.MaxPreAuthCommands)

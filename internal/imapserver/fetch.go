@@ -63,6 +63,15 @@ func (a *fetchAtt) setsSeen() bool {
 	return false
 }
 
+// needsBody reports whether a's value is read from the message's bytes.
+func (a *fetchAtt) needsBody() bool {
+	switch a.kind {
+	case fetchSection, fetchBinary, fetchBinarySize, fetchRFC822, fetchRFC822Header, fetchRFC822Text:
+		return true
+	}
+	return false
+}
+
 func (a *fetchAtt) needsStructure() bool {
 	switch a.kind {
 	case fetchUID, fetchFlags, fetchInternalDate, fetchSize, fetchModSeq, fetchSaveDate:
@@ -442,8 +451,9 @@ func (s *session) fetchMessages(cmd *command, req *fetchRequest, idxs []int) err
 			bigWriters.Put(big)
 		}()
 	}
-	needRows, setsSeen, envOnly := false, false, true
+	needRows, setsSeen, envOnly, needBodies := false, false, true, false
 	for i := range req.atts {
+		needBodies = needBodies || req.atts[i].needsBody()
 		needRows = needRows || req.atts[i].needsStructure()
 		setsSeen = setsSeen || req.atts[i].setsSeen()
 		if req.atts[i].needsStructure() && req.atts[i].kind != fetchEnvelope {
@@ -486,6 +496,13 @@ func (s *session) fetchMessages(cmd *command, req *fetchRequest, idxs []int) err
 				}
 			}
 		}
+		if needBodies && len(batch) > 1 {
+			// One store round trip for the batch's bodies rather than one
+			// per message; fetchSource.open takes them from here.
+			if err := s.prefetchBodies(batch); err != nil {
+				return err
+			}
+		}
 		// The bufio writer flushes as it fills; each batch gets a fresh
 		// write deadline so that a long FETCH is not cut short.
 		s.conn.SetWriteDeadline(time.Now().Add(WriteTimeout))
@@ -511,11 +528,47 @@ func (s *session) fetchMessages(cmd *command, req *fetchRequest, idxs []int) err
 				}
 			}
 			if err := s.fetchOne(cmd, req, i, row, cached, seen[k], vals, &fail); err != nil {
+				s.dropPrefetched()
 				return err
 			}
 		}
+		s.dropPrefetched()
 	}
 	return fail.err()
+}
+
+// prefetchBodies opens the bodies of a batch of messages at once. A body
+// that fails to open is left to fetchSource.open, which reports it.
+func (s *session) prefetchBodies(batch []int) error {
+	ids := make([]string, len(batch))
+	for k, i := range batch {
+		ids[k] = s.sel.msgs[i].BlobID
+	}
+	bodies, _, err := s.srv.st.OpenBodies(s.ctx, ids)
+	if err != nil {
+		return err
+	}
+	if s.prefetched == nil {
+		s.prefetched = make(map[string]store.Body, len(ids))
+	}
+	for k, b := range bodies {
+		if b == nil {
+			continue
+		}
+		if old := s.prefetched[ids[k]]; old != nil {
+			old.Close() // the same body twice in a batch (a copy)
+		}
+		s.prefetched[ids[k]] = b
+	}
+	return nil
+}
+
+// dropPrefetched closes the prefetched bodies that were not used.
+func (s *session) dropPrefetched() {
+	for id, b := range s.prefetched {
+		b.Close()
+		delete(s.prefetched, id)
+	}
 }
 
 // markSeen sets \Seen on the messages of batch that lack it (RFC 9051
@@ -574,9 +627,14 @@ func (f *fetchSource) open() (store.Body, error) {
 	if f.body != nil {
 		return f.body, nil
 	}
-	b, err := f.s.srv.st.OpenBody(f.s.ctx, f.blobID)
-	if err != nil {
-		return nil, err
+	b := f.s.prefetched[f.blobID]
+	if b != nil {
+		delete(f.s.prefetched, f.blobID)
+	} else {
+		var err error
+		if b, err = f.s.srv.st.OpenBody(f.s.ctx, f.blobID); err != nil {
+			return nil, err
+		}
 	}
 	if b.Size() < f.size {
 		b.Close()

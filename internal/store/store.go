@@ -371,6 +371,11 @@ type Store interface {
 	// the bytes durable and returns a BlobRef to pass to Append.
 	NewBody(ctx context.Context) (BodyWriter, error)
 	OpenBody(ctx context.Context, blobID string) (Body, error)
+	// OpenBodies opens several bodies at once, in one round trip where
+	// the backend can: out[i] is blobIDs[i]'s body, or nil with errs[i]
+	// (ErrBodyMissing when it is gone) — one failure does not stop the
+	// others. err is a failure of the whole lookup.
+	OpenBodies(ctx context.Context, blobIDs []string) (out []Body, errs []error, err error)
 
 	// Messages. Append adds all messages or none; each must fit the account's
 	// quota when enforceQuota is set (ErrOverQuota otherwise).

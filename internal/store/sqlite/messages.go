@@ -127,6 +127,11 @@ func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
+	return s.openFile(blobID)
+}
+
+// openFile opens a body kept in a file.
+func (s *Store) openFile(blobID string) (store.Body, error) {
 	f, err := s.blobs.Open(blobID)
 	if err != nil {
 		if os.IsNotExist(err) || errors.Is(err, blob.ErrInvalidID) {
@@ -140,6 +145,49 @@ func (s *Store) OpenBody(ctx context.Context, blobID string) (store.Body, error)
 		return nil, err
 	}
 	return body{f, fi.Size()}, nil
+}
+
+// OpenBodies reads the inline bodies among blobIDs with one query (a
+// whole-mailbox FETCH of small messages otherwise pays one query, and one
+// goroutine the driver starts for it, per message) and opens the others'
+// files.
+func (s *Store) OpenBodies(ctx context.Context, blobIDs []string) ([]store.Body, []error, error) {
+	out := make([]store.Body, len(blobIDs))
+	errs := make([]error, len(blobIDs))
+	if len(blobIDs) == 0 {
+		return out, errs, nil
+	}
+	args := make([]any, len(blobIDs))
+	for i, id := range blobIDs {
+		args[i] = id
+	}
+	q := "SELECT id, data FROM inline_bodies WHERE id IN (?" + strings.Repeat(", ?", len(blobIDs)-1) + ")"
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	found := make(map[string][]byte, len(blobIDs))
+	for rows.Next() {
+		var id string
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		found[id] = data
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	for i, id := range blobIDs {
+		if data, ok := found[id]; ok {
+			out[i] = inlineBody{bytes.NewReader(data)}
+			continue
+		}
+		out[i], errs[i] = s.openFile(id)
+	}
+	return out, errs, nil
 }
 
 // inlineStored reports whether id is an inline body already stored: a ref

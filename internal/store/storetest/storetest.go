@@ -34,6 +34,7 @@ func Run(t *testing.T, open Opener) {
 		{"RenameNonASCII", testRenameNonASCII},
 		{"Subscriptions", testSubscriptions},
 		{"ClaimRecent", testClaimRecent},
+		{"OpenBodies", testOpenBodies},
 		{"Append", testAppend},
 		{"AppendAllOrNothing", testAppendAllOrNothing},
 		{"Quota", testQuota},
@@ -332,6 +333,45 @@ func testMailboxes(t *testing.T, open Opener) {
 	}
 	wantUsage(t, s, a, 0, 0)
 	wantClean(t, s)
+}
+
+// testOpenBodies: several bodies at once, small and large (a backend may
+// keep them apart), a missing one failing alone, one asked for twice.
+func testOpenBodies(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	inbox := mailbox(t, s, a, "INBOX")
+	appendOne(t, s, a, inbox, strings.Repeat("a large body line\r\n", 40000)) // 760 KB
+	appendOne(t, s, a, inbox, "small body")
+	msgs, err := s.Messages(ctx, a.ID, inbox.ID, 1)
+	if err != nil || len(msgs) != 2 {
+		t.Fatal(msgs, err)
+	}
+	big, small := msgs[0].BlobID, msgs[1].BlobID
+	ids := []string{big, small, "0000missing0000", small}
+	bodies, errs, err := s.OpenBodies(ctx, ids)
+	if err != nil || len(bodies) != 4 || len(errs) != 4 {
+		t.Fatalf("OpenBodies: %d %d %v", len(bodies), len(errs), err)
+	}
+	want := []string{strings.Repeat("a large body line\r\n", 40000), "small body", "", "small body"}
+	for i, b := range bodies {
+		if i == 2 {
+			if b != nil || errs[2] == nil {
+				t.Fatalf("missing body: %v %v", b, errs[2])
+			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Fatalf("body %d: %v", i, errs[i])
+		}
+		data, err := io.ReadAll(b)
+		b.Close()
+		if err != nil || string(data) != want[i] || b.Size() != int64(len(want[i])) {
+			t.Fatalf("body %d: %d bytes, %v", i, len(data), err)
+		}
+	}
+	if b, errs, err := s.OpenBodies(ctx, nil); err != nil || len(b) != 0 || len(errs) != 0 {
+		t.Fatalf("none: %v %v %v", b, errs, err)
+	}
 }
 
 // testClaimRecent: each message is \Recent to one claim only (RFC 3501
