@@ -9,10 +9,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,15 +78,37 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// freePort returns a loopback address for a server the test starts later.
+// It is taken below the kernel's ephemeral range (32768 and up on Linux):
+// a port from there, once closed, can be handed to any other process's
+// connection or listener before the server binds it. Ports given out are
+// not given out again in this process.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if portsGiven[port] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsGiven[port] = true
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port")
+	return ""
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // newInstance writes a config (extra TOML is appended to sections by name)
 // and creates domain example.test with alice, bob and carol.

@@ -114,8 +114,8 @@ const noRelayRecheck = time.Hour
 // Run sends queued mail until ctx ends.
 func (s *Sender) Run(ctx context.Context) error {
 	if s.opts.Relay == "" {
-		s.log.Warn("no [relay] address: filters do not redirect or send vacation replies; mail queued earlier expires after " +
-			s.opts.GiveUp.String())
+		s.log.Warn("no [relay] address: filters do not redirect or send vacation replies; mail queued earlier expires",
+			"max_age", s.opts.GiveUp.String())
 	}
 	t := time.NewTicker(s.opts.Poll)
 	defer t.Stop()
