@@ -245,4 +245,10 @@ func TestRecent(t *testing.T) {
 	c.expect("SEARCH NEW", "OK", "* SEARCH")
 	b.expect("SEARCH NEW", "OK", "* SEARCH 1 3")
 	a.expect("STATUS INBOX (RECENT)", "OK", "* STATUS INBOX (RECENT 0)")
+	// What b took while selected reaches the store when it leaves, so a
+	// restarted server (or another node) does not give it out again.
+	b.ok("UNSELECT")
+	if mb, err := e.st.Mailbox(bg, e.acct.ID, "INBOX"); err != nil || mb.FirstRecent != 4 {
+		t.Fatalf("stored first recent UID %d, %v; want 4", mb.FirstRecent, err)
+	}
 }

@@ -1,9 +1,11 @@
 package imapserver
 
 import (
+	"context"
 	"errors"
 	"sort"
 	"strings"
+	"time"
 
 	"mailroom/internal/imapwire"
 	"mailroom/internal/store"
@@ -30,8 +32,11 @@ type selected struct {
 	shared   bool
 	keywords []string // of the mailbox at SELECT time, then as announced
 	recent   map[uint32]bool
-	box      *store.LiveMailbox
-	pin      *store.Pin
+	// noticed is the highest UID claimed \Recent by claimNoticed, to be
+	// stored when the session leaves the mailbox.
+	noticed uint32
+	box     *store.LiveMailbox
+	pin     *store.Pin
 }
 
 // seqOf returns the index of uid in msgs, or -1.
@@ -121,7 +126,7 @@ func (s *session) open(mb *store.Mailbox, readOnly bool) (*selected, error) {
 	}
 	// SELECT takes the mailbox's \Recent messages; EXAMINE shows them
 	// without taking them (RFC 3501 §6.3.2).
-	first := mb.FirstRecent
+	first := s.srv.firstRecent(mb.ID, mb.FirstRecent)
 	if !readOnly && sel.maxUID() >= first {
 		if first, err = s.srv.claimRecent(s.ctx, s.acct.ID, mb.ID, sel.maxUID()); err != nil {
 			pin.Release()
@@ -141,6 +146,15 @@ func (s *session) open(mb *store.Mailbox, readOnly bool) (*selected, error) {
 func (s *session) closeSelected() {
 	if s.sel == nil {
 		return
+	}
+	if s.sel.noticed > 0 {
+		// Store the \Recent claims made while selected (claimNoticed),
+		// also when the connection is going away.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)
+		if _, err := s.srv.st.ClaimRecent(ctx, s.acct.ID, s.sel.id, s.sel.noticed); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("store recent claims", "mailbox", s.sel.name, "err", err)
+		}
+		cancel()
 	}
 	s.sel.pin.Release()
 	s.sel.box.Close()
@@ -317,10 +331,9 @@ func (s *session) applyChanges(changed []msg) {
 	if len(added) > 0 {
 		first := uint32(0)
 		if !sel.readOnly {
-			var err error
-			if first, err = s.srv.claimRecent(s.ctx, s.acct.ID, sel.id, added[len(added)-1].UID); err != nil {
-				// Not recent, then: the messages are still announced.
-				s.log.Warn("claim recent", "mailbox", sel.name, "err", err)
+			top := added[len(added)-1].UID
+			if first = s.srv.claimNoticed(sel.id, top); first > 0 {
+				sel.noticed = top
 			}
 		}
 		for i := range added {

@@ -187,28 +187,54 @@ func (s *Server) EndAccount(accountID int64) {
 	}
 }
 
-// claimRecent gives \Recent (RFC 3501 §2.3.2) to this session for the UIDs
-// of a mailbox that no session has claimed, up to uidMax, and returns the
-// first UID claimed (0 when none). The claims live in the store, so mail
-// that arrived while no session had the mailbox selected is recent to the
-// next one, after a restart too and with other processes on the store.
-// recent remembers how far this process has claimed, so that sessions
-// that notice what another one already took do not write.
+// claimRecent gives \Recent (RFC 3501 §2.3.2) to a session that SELECTs a
+// mailbox: the UIDs up to uidMax that no session has claimed; it returns
+// the first UID claimed (0 when none). The claim is made in the store, so
+// mail that arrived while no session had the mailbox selected is recent to
+// the next one, after a restart too. recent remembers how far this
+// process's sessions have claimed (claimNoticed), which the store may not
+// know yet.
 func (s *Server) claimRecent(ctx context.Context, accountID, mailboxID int64, uidMax uint32) (uint32, error) {
-	s.recentMu.Lock()
-	last := s.recent[mailboxID]
-	s.recentMu.Unlock()
-	if uidMax <= last {
-		return 0, nil
-	}
 	first, err := s.st.ClaimRecent(ctx, accountID, mailboxID, uidMax)
 	if err != nil {
 		return 0, err
 	}
 	s.recentMu.Lock()
+	defer s.recentMu.Unlock()
+	if first > 0 && first <= s.recent[mailboxID] {
+		first = s.recent[mailboxID] + 1 // taken here already, not yet stored
+	}
+	if first > uidMax {
+		first = 0
+	}
 	if s.recent[mailboxID] < uidMax {
 		s.recent[mailboxID] = uidMax
 	}
-	s.recentMu.Unlock()
 	return first, nil
+}
+
+// firstRecent is the lowest UID of a mailbox that no session has claimed
+// \Recent, from what the store says (stored) and what this process's
+// sessions have claimed but not stored yet.
+func (s *Server) firstRecent(mailboxID int64, stored uint32) uint32 {
+	s.recentMu.Lock()
+	defer s.recentMu.Unlock()
+	return max(stored, s.recent[mailboxID]+1)
+}
+
+// claimNoticed gives \Recent for mail a session notices while it has the
+// mailbox selected: the UIDs up to uidMax that no session of this process
+// has taken. It does not write: the session stores how far it claimed when
+// it leaves the mailbox (selected.noticed), so that new mail costs no
+// extra write per session. A crash before then makes those messages recent
+// once more to the next SELECT, which RFC 3501 allows.
+func (s *Server) claimNoticed(mailboxID int64, uidMax uint32) uint32 {
+	s.recentMu.Lock()
+	defer s.recentMu.Unlock()
+	last := s.recent[mailboxID]
+	if uidMax <= last {
+		return 0
+	}
+	s.recent[mailboxID] = uidMax
+	return last + 1
 }

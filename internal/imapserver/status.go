@@ -68,6 +68,7 @@ func (s *session) writeStatus(mb *store.Mailbox, items []string) error {
 	// RECENT of a mailbox this session has not selected: the messages no
 	// SELECT has claimed yet (RFC 3501 §2.3.2).
 	recent := 0
+	firstRecent := s.srv.firstRecent(mb.ID, mb.FirstRecent)
 	if needCounts {
 		if s.sel != nil && s.sel.id == mb.ID {
 			for i := range s.sel.msgs {
@@ -80,7 +81,7 @@ func (s *session) writeStatus(mb *store.Mailbox, items []string) error {
 			}
 			for i := range list {
 				unseen, deleted = countFlags(list[i].Flags, unseen, deleted)
-				if list[i].UID >= mb.FirstRecent {
+				if list[i].UID >= firstRecent {
 					recent++
 				}
 			}
