@@ -55,7 +55,7 @@ var extensionCaps = []string{
 	"ESEARCH", "SEARCHRES", "WITHIN", "CONDSTORE", "QRESYNC",
 	"QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "STATUS=SIZE",
 	"BINARY", "MULTIAPPEND", "UTF8=ACCEPT", "SAVEDATE", "PREVIEW",
-	"COMPRESS=DEFLATE",
+	"COMPRESS=DEFLATE", "SORT", "SORT=DISPLAY",
 }
 
 func (s *session) plaintextAllowed() bool {

@@ -21,6 +21,7 @@ var fuzzSeeds = []string{
 	"s SELECT INBOX\r\nt SEARCH RETURN (MIN MAX COUNT SAVE) OR FROM bob (NOT SUBJECT \"hi\") HEADER X-Foo \"\"\r\nu FETCH $ (ENVELOPE BODYSTRUCTURE BINARY.PEEK[1] PREVIEW)\r\n",
 	"c CREATE \"A/B\" (USE (\\Archive))\r\nr RENAME A Z\r\nd DELETE Z/B\r\nq GETQUOTAROOT INBOX\r\n",
 	"k ENABLE QRESYNC\r\nk SELECT INBOX (QRESYNC (1 1 1:* (1 1)))\r\n",
+	"s SELECT INBOX\r\nt SORT (REVERSE DATE SUBJECT) UTF-8 ALL\r\nu UID SORT (FROM REVERSE SIZE DISPLAYFROM) US-ASCII OR SUBJECT re (NOT TO bob)\r\nv SORT (ARRIVAL CC TO DISPLAYTO) KOI8-R 1:*\r\nw SORT (REVERSE) UTF-8 ALL\r\n",
 	"n NOOP {3+}\r\nabc\r\n((((((((((((((((((((((((((((((((((\r\n* BAD\r\n",
 }
 
