@@ -3,6 +3,7 @@ package imapserver
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -52,9 +53,17 @@ const maxSortCriteria = 32
 // stored structures, cached with the envelopes.
 func cmdSort(s *session, cmd *command) error {
 	crit, req, err := s.readSort()
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.sort(cmd, crit, req)
 	}
+	if err != nil && req != nil && req.save {
+		// RFC 5182 §2.1: a failed command with SAVE empties "$".
+		s.searchRes = nil
+	}
+	return err
+}
+
+func (s *session) sort(cmd *command, crit []sortCriterion, req *searchRequest) error {
 	idxs, err := s.searchIndexes(req)
 	if err != nil {
 		return err
@@ -63,10 +72,23 @@ func cmdSort(s *session, cmd *command) error {
 		return err
 	}
 	s.conn.SetWriteDeadline(time.Now().Add(WriteTimeout))
-	// RFC 5256 §4: "* SORT" and the numbers in sorted order.
+	if req.hasReturn {
+		// RFC 5267 §3 (ESORT): an ESEARCH response whose MIN, MAX and
+		// ALL follow the sort order; RETURN () is RETURN (ALL).
+		if !(req.min || req.max || req.count || req.all || req.save) {
+			req.all = true
+		}
+		s.writeESearch(cmd, req, idxs, true)
+		return nil
+	}
+	// RFC 5256 §4: "* SORT" and the numbers in sorted order; after a
+	// MODSEQ search the highest MODSEQ (RFC 7162 §3.1.5).
 	s.enc.Star().Atom("SORT")
 	for _, i := range idxs {
 		s.enc.SP().Number(s.number(cmd, i))
+	}
+	if req.hasModSeq && len(idxs) > 0 {
+		s.enc.Raw(" (MODSEQ ").Number64(s.highestModSeq(idxs)).Special(')')
 	}
 	s.enc.CRLF()
 	return nil
@@ -78,6 +100,20 @@ func (s *session) readSort() ([]sortCriterion, *searchRequest, error) {
 	p := &searchParser{s: s, req: req}
 	if !s.dec.SP() {
 		return nil, nil, s.syntax()
+	}
+	if b, _ := s.dec.Peek(); b != '(' {
+		// RFC 5267 §3: sort =/ ["UID" SP] "SORT" search-return-opts SP
+		// sort-criteria SP search-criteria.
+		a, ok := s.dec.Atom()
+		if !ok {
+			return nil, nil, s.syntax()
+		}
+		if !strings.EqualFold(a, "RETURN") {
+			return nil, nil, syntaxErr("sort criteria or RETURN expected")
+		}
+		if !s.dec.SP() || !p.readReturn() || !s.dec.SP() {
+			return nil, req, p.error()
+		}
 	}
 	var crit []sortCriterion
 	ok := s.dec.List(func() bool {
@@ -107,23 +143,23 @@ func (s *session) readSort() ([]sortCriterion, *searchRequest, error) {
 		return true
 	})
 	if !ok {
-		return nil, nil, p.error()
+		return nil, req, p.error()
 	}
 	if len(crit) == 0 {
-		return nil, nil, syntaxErr("empty sort criteria")
+		return nil, req, syntaxErr("empty sort criteria")
 	}
 	if !s.dec.SP() {
-		return nil, nil, s.syntax()
+		return nil, req, s.syntax()
 	}
 	// The charset is not optional here (RFC 5256 §3).
 	cs, ok := s.dec.AString()
 	if !ok || !s.dec.SP() {
-		return nil, nil, s.syntax()
+		return nil, req, s.syntax()
 	}
 	req.charset = cs
 	prog, err := p.readProgram("")
 	if err != nil {
-		return nil, nil, err
+		return nil, req, err
 	}
 	req.program = prog
 	return crit, req, nil
@@ -213,4 +249,27 @@ func (s *session) sortIndexes(idxs []int, crit []sortCriterion) error {
 		idxs[n] = rows[n].i
 	}
 	return nil
+}
+
+// formatOrdered writes nums as a sequence-set that keeps their order:
+// only runs of consecutive ascending numbers become ranges (RFC 5267 §3.1
+// ALL: the numbers in sort order).
+func formatOrdered(nums []uint32) string {
+	var b strings.Builder
+	for i := 0; i < len(nums); {
+		j := i
+		for j+1 < len(nums) && nums[j+1] == nums[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(uint64(nums[i]), 10))
+		if j > i {
+			b.WriteByte(':')
+			b.WriteString(strconv.FormatUint(uint64(nums[j]), 10))
+		}
+		i = j + 1
+	}
+	return b.String()
 }

@@ -209,3 +209,52 @@ func TestSortOwnView(t *testing.T) {
 	a.expect("UID SORT (REVERSE DATE) UTF-8 ALL", "OK", "* SORT 2 3 5 6 4", "* 2 EXPUNGE", "* 5 EXISTS", "* 5 RECENT")
 	a.expect("SORT (DATE) UTF-8 ALL", "OK", "* SORT 2 5 3 4 1")
 }
+
+// TestESort: SORT RETURN (RFC 5267 §3): MIN and MAX are the first and last
+// in sort order, ALL keeps it.
+func TestESort(t *testing.T) {
+	e, _ := sortEnv(t)
+	c := e.login()
+	c.ok("SELECT INBOX")
+	tests := []struct {
+		cmd  string
+		want string
+	}{
+		// DATE order: 3 4 5 2 1.
+		{"SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL", `* ESEARCH (TAG "t3") MIN 3 MAX 1 COUNT 5 ALL 3:5,2,1`},
+		{"SORT RETURN () (REVERSE DATE) UTF-8 ALL", `* ESEARCH (TAG "t4") ALL 1:2,4:5,3`},
+		{"UID SORT RETURN (ALL) (DATE) UTF-8 ALL", `* ESEARCH (TAG "t5") UID ALL 4:6,3,2`},
+		{"SORT RETURN (COUNT) (SUBJECT) UTF-8 FROM anna", `* ESEARCH (TAG "t6") COUNT 2`},
+		{"sort return (min max) (subject) utf-8 from anna", `* ESEARCH (TAG "t7") MIN 5 MAX 2`},
+		{"SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 SUBJECT nothing", `* ESEARCH (TAG "t8") COUNT 0`},
+	}
+	for _, tt := range tests {
+		c.expect(tt.cmd, "OK", tt.want)
+	}
+	// SAVE keeps the set (RFC 5182); it is used in UID order.
+	c.expect("SORT RETURN (SAVE) (REVERSE SUBJECT) UTF-8 2:4", "OK")
+	c.expect("FETCH $ (UID)", "OK", "* 2 FETCH (UID 3)", "* 3 FETCH (UID 4)", "* 4 FETCH (UID 5)")
+	c.expect("SORT RETURN (SAVE MIN) (REVERSE SUBJECT) UTF-8 2:4", "OK", `* ESEARCH (TAG "t11") MIN 3`)
+	c.expect("UID SEARCH UID $", "OK", "* SEARCH 4")
+	for _, cmd := range []string{
+		"SORT RETURN (BOGUS) (DATE) UTF-8 ALL",
+		"SORT RETURN (DATE) UTF-8 ALL",
+		"SORT RETURN(ALL) (DATE) UTF-8 ALL",
+		"SORT RETURNS (ALL) (DATE) UTF-8 ALL",
+		"SORT RETURN (SAVE) (DATE) UTF-8 BOGUS",
+	} {
+		c.expect(cmd, "BAD")
+	}
+	// The failed SAVE emptied "$".
+	c.expect("SEARCH $", "OK", "* SEARCH")
+}
+
+func TestSortModSeq(t *testing.T) {
+	e, _ := sortEnv(t)
+	c := e.login()
+	c.ok("SELECT INBOX (CONDSTORE)")
+	u := c.ok("SORT (DATE) UTF-8 MODSEQ 1")
+	if len(u) != 1 || !strings.HasPrefix(u[0], "* SORT 3 4 5 2 1 (MODSEQ ") {
+		t.Fatalf("SORT MODSEQ: %q", u)
+	}
+}
