@@ -115,6 +115,10 @@ type threadNode struct {
 	row      int
 	parent   *threadNode
 	children []*threadNode
+	// While merging by subject: the root's place in the new list (slot-1;
+	// 0 unplaced) and the dummy put over it.
+	slot    int
+	standIn *threadNode
 }
 
 func (n *threadNode) dummy() bool { return n.row < 0 }
@@ -177,9 +181,9 @@ func threadOrderedSubject(rows []sortRow) []*threadNode {
 // containers, merged by base subject and sorted by sent date.
 func threadReferences(rows []sortRow) []*threadNode {
 	nodes := make([]threadNode, len(rows))
-	byID := make(map[string]*threadNode, len(rows))
-	var all []*threadNode // every node, in creation order
-	node := func(id string) *threadNode {
+	byID := make(map[uint64]*threadNode, len(rows))
+	all := make([]*threadNode, 0, len(rows)) // every node, in creation order
+	node := func(id uint64) *threadNode {
 		if n := byID[id]; n != nil {
 			return n
 		}
@@ -195,13 +199,19 @@ func threadReferences(rows []sortRow) []*threadNode {
 		// reference, or a new one; a missing or repeated Message-ID
 		// gets a container of its own.
 		var m *threadNode
-		if k.messageID != "" {
-			if n := byID[k.messageID]; n == nil || n.dummy() {
-				m = node(k.messageID)
+		if k.messageID != 0 {
+			switch n := byID[k.messageID]; {
+			case n == nil:
+				m = &nodes[r]
+				byID[k.messageID] = m
+			case n.dummy():
+				m = n
 			}
 		}
 		if m == nil {
 			m = &nodes[r]
+		}
+		if m == &nodes[r] {
 			all = append(all, m)
 		}
 		m.row = r
@@ -331,7 +341,7 @@ func isReplyFwd(rows []sortRow, n *threadNode) bool {
 func mergeBySubject(rows []sortRow, roots []*threadNode) []*threadNode {
 	// (5B) One root per subject: a dummy wins, then a root that is not a
 	// reply or forward.
-	table := map[string]*threadNode{}
+	table := make(map[string]*threadNode, len(roots))
 	for _, n := range roots {
 		subj, _ := threadSubject(rows, n)
 		if subj == "" {
@@ -344,16 +354,14 @@ func mergeBySubject(rows []sortRow, roots []*threadNode) []*threadNode {
 	}
 	// (5C) Merge the others into it. A new dummy takes the place of the
 	// root it replaces.
-	var out []*threadNode
-	pos := map[*threadNode]int{}             // a root's place in out
-	standIn := map[*threadNode]*threadNode{} // root -> the dummy now over it
+	out := make([]*threadNode, 0, len(roots))
 	place := func(n *threadNode) {
-		pos[n] = len(out)
 		out = append(out, n)
+		n.slot = len(out)
 	}
 	for _, n := range roots {
-		if d := standIn[n]; d != nil {
-			if _, placed := pos[d]; !placed {
+		if d := n.standIn; d != nil {
+			if d.slot == 0 {
 				place(d)
 			}
 			continue
@@ -383,10 +391,10 @@ func mergeBySubject(rows []sortRow, roots []*threadNode) []*threadNode {
 			link(d, t)
 			link(d, n)
 			table[subj] = d
-			standIn[t] = d
-			if i, placed := pos[t]; placed {
-				out[i] = d
-				pos[d] = i
+			t.standIn = d
+			if t.slot > 0 {
+				out[t.slot-1] = d
+				d.slot = t.slot
 			}
 		}
 	}

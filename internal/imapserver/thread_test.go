@@ -147,3 +147,24 @@ func TestThreadOldStructure(t *testing.T) {
 	c.ok("SELECT INBOX")
 	c.expect("THREAD REFERENCES UTF-8 ALL", "OK", "* THREAD (1 (2)(3))")
 }
+
+// TestThreadDeepChain: a long reply chain, delivered newest first, is one
+// thread, written without a list per level.
+func TestThreadDeepChain(t *testing.T) {
+	e := newTestEnv(t)
+	const n = 2000
+	for i := n; i >= 1; i-- {
+		raw := fmt.Sprintf("Message-ID: <%d@x>\nSubject: Re: chain\nDate: 1 Jan 2026 00:00:00 +0000\n", i)
+		if i > 1 {
+			raw += fmt.Sprintf("In-Reply-To: <%d@x>\n", i-1)
+		}
+		e.deliver("INBOX", raw+"\nx\n")
+	}
+	c := e.login()
+	c.ok("SELECT INBOX")
+	want := make([]string, n)
+	for i := range want {
+		want[i] = fmt.Sprint(n - i)
+	}
+	c.expect("THREAD REFERENCES UTF-8 ALL", "OK", "* THREAD ("+strings.Join(want, " ")+")")
+}
