@@ -45,21 +45,7 @@ func (s *session) search(cmd *command, req *searchRequest) error {
 		// RFC 9051 §6.4.4.
 		return no("BADCHARSET (UTF-8 US-ASCII)", "unsupported charset")
 	}
-	if err := req.program.prepare(); err != nil {
-		return err
-	}
-	if req.hasModSeq && !s.condstore {
-		// RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE; with a mailbox
-		// selected the client learns its HIGHESTMODSEQ.
-		s.condstore = true
-		s.enc.Star().Atom("OK [HIGHESTMODSEQ ").Number64(s.sel.highestModSeq).Raw("] CONDSTORE enabled").CRLF()
-	}
-	e := &searchEval{s: s, now: time.Now()}
-	if len(s.searchRes) > 0 {
-		e.saved = slices.Clone(s.searchRes)
-		slices.Sort(e.saved)
-	}
-	idxs, err := e.run(req.program)
+	idxs, err := s.runSearch(req)
 	if err != nil {
 		return err
 	}
@@ -75,6 +61,26 @@ func (s *session) search(cmd *command, req *searchRequest) error {
 	}
 	s.writeESearch(cmd, req, idxs, false)
 	return nil
+}
+
+// runSearch runs the search program of req (SEARCH, SORT, THREAD) and
+// returns the indexes (into s.sel.msgs) of the matches, ascending.
+func (s *session) runSearch(req *searchRequest) ([]int, error) {
+	if err := req.program.prepare(); err != nil {
+		return nil, err
+	}
+	if req.hasModSeq && !s.condstore {
+		// RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE; with a mailbox
+		// selected the client learns its HIGHESTMODSEQ.
+		s.condstore = true
+		s.enc.Star().Atom("OK [HIGHESTMODSEQ ").Number64(s.sel.highestModSeq).Raw("] CONDSTORE enabled").CRLF()
+	}
+	e := &searchEval{s: s, now: time.Now()}
+	if len(s.searchRes) > 0 {
+		e.saved = slices.Clone(s.searchRes)
+		slices.Sort(e.saved)
+	}
+	return e.run(req.program)
 }
 
 // number is the sequence number or UID of message index i.

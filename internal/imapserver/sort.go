@@ -174,19 +174,7 @@ func (s *session) searchIndexes(req *searchRequest) ([]int, error) {
 		// RFC 5256 §3: NO [BADCHARSET] for a charset not supported.
 		return nil, no("BADCHARSET (UTF-8 US-ASCII)", "unsupported charset")
 	}
-	if err := req.program.prepare(); err != nil {
-		return nil, err
-	}
-	if req.hasModSeq && !s.condstore {
-		s.condstore = true
-		s.enc.Star().Atom("OK [HIGHESTMODSEQ ").Number64(s.sel.highestModSeq).Raw("] CONDSTORE enabled").CRLF()
-	}
-	e := &searchEval{s: s, now: time.Now()}
-	if len(s.searchRes) > 0 {
-		e.saved = slices.Clone(s.searchRes)
-		slices.Sort(e.saved)
-	}
-	return e.run(req.program)
+	return s.runSearch(req)
 }
 
 // sortRow is one message being sorted.
@@ -196,23 +184,32 @@ type sortRow struct {
 	date int64 // sent date, else internal date (RFC 5256 §2.2)
 }
 
-// sortIndexes sorts idxs (ascending) by crit in place. Messages equal by
-// every criterion stay in sequence order (RFC 5256 §3); REVERSE reverses
-// its own criterion only.
-func (s *session) sortIndexes(idxs []int, crit []sortCriterion) error {
+// sortRows loads the sort keys of the messages at idxs.
+func (s *session) sortRows(idxs []int) ([]sortRow, error) {
 	keys, err := s.loadSortKeys(idxs)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	msgs := s.sel.msgs
 	rows := make([]sortRow, len(idxs))
 	for n, i := range idxs {
 		k := keys[n]
 		rows[n] = sortRow{i: i, k: k, date: k.date}
 		if !k.hasDate {
-			rows[n].date = msgs[i].InternalDate.Unix()
+			rows[n].date = s.sel.msgs[i].InternalDate.Unix()
 		}
 	}
+	return rows, nil
+}
+
+// sortIndexes sorts idxs (ascending) by crit in place. Messages equal by
+// every criterion stay in sequence order (RFC 5256 §3); REVERSE reverses
+// its own criterion only.
+func (s *session) sortIndexes(idxs []int, crit []sortCriterion) error {
+	rows, err := s.sortRows(idxs)
+	if err != nil {
+		return err
+	}
+	msgs := s.sel.msgs
 	slices.SortFunc(rows, func(a, b sortRow) int {
 		for _, c := range crit {
 			var r int

@@ -46,17 +46,9 @@ func cmdThread(s *session, cmd *command) error {
 	if err != nil {
 		return err
 	}
-	keys, err := s.loadSortKeys(idxs)
+	rows, err := s.sortRows(idxs)
 	if err != nil {
 		return err
-	}
-	rows := make([]sortRow, len(idxs))
-	for n, i := range idxs {
-		k := keys[n]
-		rows[n] = sortRow{i: i, k: k, date: k.date}
-		if !k.hasDate {
-			rows[n].date = s.sel.msgs[i].InternalDate.Unix()
-		}
 	}
 	var roots []*threadNode
 	if alg == "REFERENCES" {
@@ -318,16 +310,15 @@ func pruneDummies(list []*threadNode, atRoot bool) []*threadNode {
 
 // threadSubject is the base subject of a thread: its root's, or a dummy
 // root's first child's (REFERENCES step 5.B.i).
-func threadSubject(rows []sortRow, n *threadNode) (string, bool) {
+func threadSubject(rows []sortRow, n *threadNode) string {
 	f := n
 	if n.dummy() {
 		if len(n.children) == 0 {
-			return "", false
+			return ""
 		}
 		f = n.children[0]
 	}
-	k := rows[f.row].k
-	return k.subject, k.replyFwd
+	return rows[f.row].k.subject
 }
 
 // isReplyFwd reports whether a message's subject marked it as a reply or
@@ -343,7 +334,7 @@ func mergeBySubject(rows []sortRow, roots []*threadNode) []*threadNode {
 	// reply or forward.
 	table := make(map[string]*threadNode, len(roots))
 	for _, n := range roots {
-		subj, _ := threadSubject(rows, n)
+		subj := threadSubject(rows, n)
 		if subj == "" {
 			continue
 		}
@@ -369,7 +360,7 @@ func mergeBySubject(rows []sortRow, roots []*threadNode) []*threadNode {
 		if n.parent != nil {
 			continue // merged already
 		}
-		subj, _ := threadSubject(rows, n)
+		subj := threadSubject(rows, n)
 		t := table[subj]
 		if subj == "" || t == n {
 			place(n)
