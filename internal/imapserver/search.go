@@ -45,21 +45,7 @@ func (s *session) search(cmd *command, req *searchRequest) error {
 		// RFC 9051 §6.4.4.
 		return no("BADCHARSET (UTF-8 US-ASCII)", "unsupported charset")
 	}
-	if err := req.program.prepare(); err != nil {
-		return err
-	}
-	if req.hasModSeq && !s.condstore {
-		// RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE; with a mailbox
-		// selected the client learns its HIGHESTMODSEQ.
-		s.condstore = true
-		s.enc.Star().Atom("OK [HIGHESTMODSEQ ").Number64(s.sel.highestModSeq).Raw("] CONDSTORE enabled").CRLF()
-	}
-	e := &searchEval{s: s, now: time.Now()}
-	if len(s.searchRes) > 0 {
-		e.saved = slices.Clone(s.searchRes)
-		slices.Sort(e.saved)
-	}
-	idxs, err := e.run(req.program)
+	idxs, err := s.runSearch(req)
 	if err != nil {
 		return err
 	}
@@ -73,8 +59,28 @@ func (s *session) search(cmd *command, req *searchRequest) error {
 		// without RETURN under IMAP4rev2 (RFC 9051 §6.4.4).
 		req.all = true
 	}
-	s.writeESearch(cmd, req, idxs)
+	s.writeESearch(cmd, req, idxs, false)
 	return nil
+}
+
+// runSearch runs the search program of req (SEARCH, SORT, THREAD) and
+// returns the indexes (into s.sel.msgs) of the matches, ascending.
+func (s *session) runSearch(req *searchRequest) ([]int, error) {
+	if err := req.program.prepare(); err != nil {
+		return nil, err
+	}
+	if req.hasModSeq && !s.condstore {
+		// RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE; with a mailbox
+		// selected the client learns its HIGHESTMODSEQ.
+		s.condstore = true
+		s.enc.Star().Atom("OK [HIGHESTMODSEQ ").Number64(s.sel.highestModSeq).Raw("] CONDSTORE enabled").CRLF()
+	}
+	e := &searchEval{s: s, now: time.Now()}
+	if len(s.searchRes) > 0 {
+		e.saved = slices.Clone(s.searchRes)
+		slices.Sort(e.saved)
+	}
+	return e.run(req.program)
 }
 
 // number is the sequence number or UID of message index i.
@@ -109,8 +115,10 @@ func (s *session) writeSearch(cmd *command, req *searchRequest, idxs []int) {
 }
 
 // writeESearch answers SEARCH RETURN (RFC 4731 §3.1, RFC 9051 §7.3.4) and
-// saves the result for SAVE (RFC 5182 §2.4).
-func (s *session) writeESearch(cmd *command, req *searchRequest, idxs []int) {
+// saves the result for SAVE (RFC 5182 §2.4). idxs are ascending, or, when
+// sorted (ESORT, RFC 5267 §3), in sort order: MIN and MAX are then the
+// first and the last sorted, and ALL keeps the order.
+func (s *session) writeESearch(cmd *command, req *searchRequest, idxs []int, sorted bool) {
 	if req.save {
 		// RFC 5182 §2.4: with MIN and/or MAX but neither ALL nor COUNT,
 		// only what they return is saved.
@@ -127,6 +135,10 @@ func (s *session) writeESearch(cmd *command, req *searchRequest, idxs []int) {
 		s.searchRes = make([]uint32, len(saved))
 		for k, i := range saved {
 			s.searchRes[k] = s.sel.msgs[i].UID
+		}
+		if sorted {
+			// "$" is a set (RFC 5182 §2.4); keep it in UID order.
+			slices.Sort(s.searchRes)
 		}
 		if !req.min && !req.max && !req.count && !req.all {
 			// RFC 5182 §2.1: SAVE alone sends no ESEARCH response.
@@ -154,7 +166,11 @@ func (s *session) writeESearch(cmd *command, req *searchRequest, idxs []int) {
 		for k, i := range idxs {
 			nums[k] = s.number(cmd, i)
 		}
-		s.enc.Raw(" ALL ").Raw(imapwire.FormatUIDs(nums))
+		if sorted {
+			s.enc.Raw(" ALL ").Raw(formatOrdered(nums))
+		} else {
+			s.enc.Raw(" ALL ").Raw(imapwire.FormatUIDs(nums))
+		}
 	}
 	if req.hasModSeq && len(idxs) > 0 {
 		// RFC 4731 §3.2: the highest MODSEQ of the messages returned; with

@@ -160,11 +160,24 @@ func (s *session) readSearch() (*searchRequest, error) {
 		req.charset = cs
 		first = ""
 	}
+	prog, err := p.readProgram(first)
+	if err != nil {
+		return req, err
+	}
+	req.program = prog
+	return req, nil
+}
+
+// readProgram reads search-key *(SP search-key) to the end of the line;
+// first is the atom of the first key when it is already read. SEARCH, SORT
+// and THREAD (RFC 5256 §3) share it.
+func (p *searchParser) readProgram(first string) (*searchKey, error) {
+	s := p.s
 	prog := &searchKey{op: opAnd}
 	for {
 		k := p.readKey(first)
 		if k == nil {
-			return req, p.error()
+			return nil, p.error()
 		}
 		first = ""
 		prog.sub = append(prog.sub, k)
@@ -172,14 +185,13 @@ func (s *session) readSearch() (*searchRequest, error) {
 			break
 		}
 		if !s.dec.SP() {
-			return req, s.syntax()
+			return nil, s.syntax()
 		}
 	}
 	if err := s.endLine(); err != nil {
-		return req, err
+		return nil, err
 	}
-	req.program = prog.finish()
-	return req, nil
+	return prog.finish(), nil
 }
 
 // readReturn reads "(" [search-return-opt *(SP search-return-opt)] ")".

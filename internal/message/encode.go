@@ -10,7 +10,13 @@ import (
 // order; integers as zig-zag varints, strings and lists as a uvarint length
 // and the items. A new version is added (and the old ones kept readable) when
 // the format changes.
-const encodingV1 = 1
+//
+// Version 2 appends References to version 1; a version 1 structure decodes
+// with no References.
+const (
+	encodingV1 = 1
+	encodingV2 = 2
+)
 
 // maxDecodeDepth bounds the nesting Decode accepts (twice MaxDepth covers
 // Part -> Embedded -> Part at every level).
@@ -20,13 +26,14 @@ const maxDecodeDepth = 2*MaxDepth + 4
 // restores it exactly (empty lists come back as nil).
 func (s *Structure) Encode() []byte {
 	e := encoder{b: make([]byte, 0, 256)}
-	e.b = append(e.b, encodingV1)
+	e.b = append(e.b, encodingV2)
 	e.int(s.Size)
 	e.bool(s.Truncated)
 	e.string(s.Preview)
 	e.strings(s.HeaderNames)
 	e.envelope(&s.Envelope)
 	e.part(&s.Root)
+	e.string(s.References)
 	return e.b
 }
 
@@ -131,7 +138,7 @@ func Decode(b []byte) (*Structure, error) {
 	if len(b) == 0 {
 		return nil, errCorrupt
 	}
-	if b[0] != encodingV1 {
+	if b[0] != encodingV1 && b[0] != encodingV2 {
 		return nil, fmt.Errorf("message: unknown structure encoding version %d", b[0])
 	}
 	d := decoder{b: b[1:]}
@@ -142,6 +149,9 @@ func Decode(b []byte) (*Structure, error) {
 	s.HeaderNames = d.strings()
 	d.envelope(&s.Envelope)
 	d.part(&s.Root, 0)
+	if b[0] >= encodingV2 {
+		s.References = d.string()
+	}
 	if d.err != nil {
 		return nil, d.err
 	}

@@ -141,6 +141,7 @@ const (
 	fBcc
 	fInReplyTo
 	fMessageID
+	fReferences
 	numFields
 )
 
@@ -163,6 +164,7 @@ var fieldIndex = map[string]int{
 	"bcc":                       fBcc,
 	"in-reply-to":               fInReplyTo,
 	"message-id":                fMessageID,
+	"references":                fReferences,
 }
 
 type parser struct {
@@ -490,6 +492,9 @@ func (p *parser) apply(lv *level, hasBody bool) {
 	}
 	if lv.env != nil {
 		p.envelope(lv.env)
+	}
+	if lv.top {
+		p.s.References = p.keep(f[fReferences])
 	}
 	p.fields = [numFields]string{}
 	p.seen = [numFields]bool{}

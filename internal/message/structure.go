@@ -50,6 +50,10 @@ type Structure struct {
 	// lower case, in order of first appearance (at most MaxHeaderNames).
 	// A header search for a field that is not listed matches nothing.
 	HeaderNames []string `json:"header_names,omitempty"`
+	// References is the raw value of the top-level References field
+	// (RFC 5322 §3.6.4), unfolded and trimmed, for threading (RFC 5256
+	// §2.2). It is empty for structures stored before it was recorded.
+	References string `json:"references,omitempty"`
 	// Truncated is true when a limit (MaxDepth, MaxParts, MaxMeta) was
 	// reached while parsing.
 	Truncated bool `json:"truncated,omitempty"`
