@@ -220,19 +220,13 @@ func (a *Agent) deliverOne(ctx context.Context, env *Envelope, rcpt string, acc 
 		a.log.Error("spool", "err", err)
 		return ErrTemporary
 	}
-	ref, st, err := a.writeBody(ctx, env, io.MultiReader(strings.NewReader(a.traceHeaders(env, rcpt)), r))
-	if err != nil {
-		return err
-	}
-	_, err = a.st.Append(ctx, acc.ID, []store.AppendMessage{{
-		MailboxID:    mb.ID,
-		Body:         ref,
-		InternalDate: time.Now(),
-		Structure:    st,
-	}}, true)
+	err = a.store(ctx, env, acc.ID, mb.ID, io.MultiReader(strings.NewReader(a.traceHeaders(env, rcpt)), r), true)
+	var answer *Error
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &answer):
+		return err // writing the body failed, and said how to answer
 	case errors.Is(err, store.ErrOverQuota):
 		return a.fullError()
 	}
@@ -255,16 +249,23 @@ func (a *Agent) Return(ctx context.Context, accountID int64, id string, msg []by
 	if err != nil {
 		return err
 	}
-	ref, st, err := a.writeBody(ctx, &Envelope{ID: id}, bytes.NewReader(msg))
+	return a.store(ctx, &Envelope{ID: id}, acc.ID, mb.ID, bytes.NewReader(msg), false)
+}
+
+// store writes one message into a mailbox: its body, then the index entry.
+// A failure to write the body is an *Error, already logged; the store's
+// own errors are returned as they are.
+func (a *Agent) store(ctx context.Context, env *Envelope, accountID, mailboxID int64, src io.Reader, enforceQuota bool) error {
+	ref, st, err := a.writeBody(ctx, env, src)
 	if err != nil {
 		return err
 	}
-	_, err = a.st.Append(ctx, acc.ID, []store.AppendMessage{{
-		MailboxID:    mb.ID,
+	_, err = a.st.Append(ctx, accountID, []store.AppendMessage{{
+		MailboxID:    mailboxID,
 		Body:         ref,
 		InternalDate: time.Now(),
 		Structure:    st,
-	}}, false)
+	}}, enforceQuota)
 	return err
 }
 
