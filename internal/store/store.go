@@ -85,6 +85,18 @@ func IsUnsynced(ctx context.Context) bool {
 
 type unsyncedKey struct{}
 
+// MetadataEntry is one METADATA entry (RFC 5464 §3.2): a name such as
+// "/private/comment", compared case-insensitively and stored in lower case,
+// and its value.
+type MetadataEntry struct {
+	Name  string
+	Value []byte
+}
+
+// ErrMetadataTooMany is returned when a SetMetadata would leave more
+// entries than allowed (IMAP NO [METADATA TOOMANY]); nothing changed.
+var ErrMetadataTooMany = errors.New("too many metadata entries")
+
 // Quota values for Account.QuotaBytes and Account.QuotaMessages.
 const (
 	QuotaDefault   int64 = -1 // use the store's configured default
@@ -361,6 +373,14 @@ type Store interface {
 	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
 	// Subscriptions lists the subscribed names, existing or not, sorted.
 	Subscriptions(ctx context.Context, accountID int64) ([]string, error)
+	// Metadata lists the METADATA entries (RFC 5464) of a mailbox, or of
+	// the account's server when mailboxID is 0, sorted by name.
+	Metadata(ctx context.Context, accountID, mailboxID int64) ([]MetadataEntry, error)
+	// SetMetadata sets entries of a mailbox (0: the server), all or
+	// nothing; a nil Value deletes the entry. It fails with
+	// ErrMetadataTooMany when more than maxEntries (0: no limit) would be
+	// left, and ErrNotFound when the mailbox is gone.
+	SetMetadata(ctx context.Context, accountID, mailboxID int64, entries []MetadataEntry, maxEntries int) error
 	// ClaimRecent takes the \Recent messages of a mailbox up to UID upTo
 	// for one session (RFC 3501 §2.3.2: only one session sees a message as
 	// recent): it returns the first UID claimed, so the session's recent

@@ -182,6 +182,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			"DELETE FROM outbox WHERE account_id = ?",
 			"DELETE FROM mailboxes WHERE account_id = ?",
 			"DELETE FROM subscriptions WHERE account_id = ?",
+			"DELETE FROM metadata WHERE account_id = ?",
 			"DELETE FROM accounts WHERE id = ?",
 		} {
 			if _, err := tx.Exec(q, id); err != nil {

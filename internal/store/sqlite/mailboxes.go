@@ -310,6 +310,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 		for _, q := range []string{
 			"DELETE FROM messages WHERE mailbox_id = ?",
 			"DELETE FROM tombstones WHERE mailbox_id = ?",
+			"DELETE FROM metadata WHERE mailbox_id = ?",
 			"DELETE FROM mailboxes WHERE id = ?",
 		} {
 			if _, err := tx.Exec(q, mb.ID); err != nil {
@@ -372,6 +373,66 @@ func (s *Store) ClaimRecent(ctx context.Context, accountID, mailboxID int64, upT
 		return nil, nil
 	})
 	return first, err
+}
+
+func (s *Store) Metadata(ctx context.Context, accountID, mailboxID int64) ([]store.MetadataEntry, error) {
+	rows, err := s.query(ctx, "SELECT name, value FROM metadata WHERE account_id = ? AND mailbox_id = ? ORDER BY name",
+		accountID, mailboxID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.MetadataEntry
+	for rows.Next() {
+		var e store.MetadataEntry
+		if err := rows.Scan(&e.Name, &e.Value); err != nil {
+			return nil, err
+		}
+		if e.Value == nil {
+			e.Value = []byte{}
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) SetMetadata(ctx context.Context, accountID, mailboxID int64, entries []store.MetadataEntry, maxEntries int) error {
+	return s.write(ctx, nil, func(tx *wtx) (func(), error) {
+		if mailboxID != 0 {
+			var n int
+			if err := tx.QueryRow("SELECT count(*) FROM mailboxes WHERE id = ? AND account_id = ?", mailboxID, accountID).Scan(&n); err != nil {
+				return nil, err
+			}
+			if n == 0 {
+				return nil, fmt.Errorf("mailbox #%d: %w", mailboxID, store.ErrNotFound)
+			}
+		} else if err := accountExists(tx, accountID); err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			name := strings.ToLower(e.Name)
+			var err error
+			if e.Value == nil {
+				_, err = tx.Exec("DELETE FROM metadata WHERE account_id = ? AND mailbox_id = ? AND name = ?", accountID, mailboxID, name)
+			} else {
+				_, err = tx.Exec(`INSERT INTO metadata (account_id, mailbox_id, name, value) VALUES (?, ?, ?, ?)
+					ON CONFLICT (account_id, mailbox_id, name) DO UPDATE SET value = excluded.value`, accountID, mailboxID, name, e.Value)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		if maxEntries > 0 {
+			var n int
+			if err := tx.QueryRow("SELECT count(*) FROM metadata WHERE account_id = ? AND mailbox_id = ?", accountID, mailboxID).Scan(&n); err != nil {
+				return nil, err
+			}
+			if n > maxEntries {
+				return nil, fmt.Errorf("%w: %d entries, at most %d", store.ErrMetadataTooMany, n, maxEntries)
+			}
+		}
+		return nil, nil
+	})
 }
 
 func (s *Store) Subscriptions(ctx context.Context, accountID int64) ([]string, error) {

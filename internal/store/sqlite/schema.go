@@ -206,6 +206,15 @@ var migrations = []string{
 	// not recent.
 	`ALTER TABLE mailboxes ADD COLUMN first_recent INTEGER NOT NULL DEFAULT 1;
 	UPDATE mailboxes SET first_recent = uidnext;`,
+	// IMAP METADATA (RFC 5464): entries of the account's server
+	// (mailbox_id 0) and of its mailboxes; names are lower case.
+	`CREATE TABLE metadata (
+		account_id INTEGER NOT NULL,
+		mailbox_id INTEGER NOT NULL,
+		name       TEXT NOT NULL,
+		value      BLOB NOT NULL,
+		PRIMARY KEY (account_id, mailbox_id, name)
+	);`,
 }
 
 // deletedTerm selects messages flagged \Deleted (flags are space-separated).

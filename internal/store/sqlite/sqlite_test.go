@@ -204,7 +204,7 @@ func TestMigrationKeepsIdsUnique(t *testing.T) {
 	// The schema of version 4: a per-account change feed that still names
 	// the deleted mailbox, and no counters.
 	for _, q := range []string{"DROP TABLE change_log", "DROP TABLE counters",
-		"DROP INDEX messages_deleted", "DROP INDEX tombstones_modseq", "DROP TABLE inline_bodies", "DROP INDEX outbox_account", "ALTER TABLE outbox DROP COLUMN kind", "DROP TABLE subscriptions", "ALTER TABLE mailboxes DROP COLUMN first_recent",
+		"DROP INDEX messages_deleted", "DROP INDEX tombstones_modseq", "DROP TABLE inline_bodies", "DROP INDEX outbox_account", "ALTER TABLE outbox DROP COLUMN kind", "DROP TABLE subscriptions", "ALTER TABLE mailboxes DROP COLUMN first_recent", "DROP TABLE metadata",
 		"ALTER TABLE accounts ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0",
 		`CREATE TABLE changes (account_id INTEGER NOT NULL, seq INTEGER NOT NULL, kind INTEGER NOT NULL,
 			mailbox_id INTEGER NOT NULL, mailbox TEXT NOT NULL, modseq INTEGER NOT NULL, uids TEXT NOT NULL DEFAULT '',

@@ -35,6 +35,7 @@ func Run(t *testing.T, open Opener) {
 		{"Subscriptions", testSubscriptions},
 		{"ClaimRecent", testClaimRecent},
 		{"OpenBodies", testOpenBodies},
+		{"Metadata", testMetadata},
 		{"Append", testAppend},
 		{"AppendAllOrNothing", testAppendAllOrNothing},
 		{"Quota", testQuota},
@@ -333,6 +334,84 @@ func testMailboxes(t *testing.T, open Opener) {
 	}
 	wantUsage(t, s, a, 0, 0)
 	wantClean(t, s)
+}
+
+// testMetadata: METADATA entries (RFC 5464) of the server and of each
+// mailbox, names in lower case, a limit that changes nothing when passed,
+// entries that go with their mailbox and stay with a renamed one.
+func testMetadata(t *testing.T, open Opener) {
+	s, a := setup(t, open, store.Limits{})
+	mb, err := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "M"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func(id int64) string {
+		t.Helper()
+		es, err := s.Metadata(ctx, a.ID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Name+"="+string(e.Value))
+		}
+		return strings.Join(out, " ")
+	}
+	set := func(id int64, max int, kv ...string) error {
+		var es []store.MetadataEntry
+		for i := 0; i < len(kv); i += 2 {
+			e := store.MetadataEntry{Name: kv[i]}
+			if kv[i+1] != "<nil>" {
+				e.Value = []byte(kv[i+1])
+			}
+			es = append(es, e)
+		}
+		return s.SetMetadata(ctx, a.ID, id, es, max)
+	}
+	if err := set(0, 0, "/private/Comment", "server note", "/shared/admin", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := set(mb.ID, 3, "/private/comment", "box note", "/private/empty", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(0); got != "/private/comment=server note /shared/admin=x" {
+		t.Fatalf("server: %q", got)
+	}
+	if got := list(mb.ID); got != "/private/comment=box note /private/empty=" {
+		t.Fatalf("mailbox: %q", got)
+	}
+	// Past the limit: nothing changes, not even the entry that fit.
+	if err := set(mb.ID, 3, "/private/COMMENT", "changed", "/private/a", "1", "/private/b", "2"); !errors.Is(err, store.ErrMetadataTooMany) {
+		t.Fatalf("too many: %v", err)
+	}
+	if got := list(mb.ID); got != "/private/comment=box note /private/empty=" {
+		t.Fatalf("after a refused set: %q", got)
+	}
+	if err := set(mb.ID, 3, "/private/empty", "<nil>", "/private/a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RenameMailbox(ctx, a.ID, "M", "N"); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(mb.ID); got != "/private/a=1 /private/comment=box note" {
+		t.Fatalf("after rename: %q", got)
+	}
+	if err := s.DeleteMailbox(ctx, a.ID, "N"); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(mb.ID); got != "" {
+		t.Fatalf("after delete: %q", got)
+	}
+	if err := set(mb.ID, 0, "/private/x", "y"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleted mailbox: %v", err)
+	}
+	again, _ := s.CreateMailbox(ctx, a.ID, store.NewMailbox{Name: "N"})
+	if got := list(again.ID); got != "" {
+		t.Fatalf("mailbox created again: %q", got)
+	}
+	if got := list(0); got != "/private/comment=server note /shared/admin=x" {
+		t.Fatalf("server after all that: %q", got)
+	}
 }
 
 // testOpenBodies: several bodies at once, small and large (a backend may
