@@ -40,6 +40,10 @@ type searchEval struct {
 	s     *session
 	now   time.Time
 	saved []uint32 // "$" (RFC 5182), sorted
+	// Reused from one text part to the next: a search of a big mailbox
+	// otherwise makes tens of KB of garbage per message.
+	copyBuf []byte
+	latin1  latin1Reader
 }
 
 // msgCtx is what is known of one message while it is evaluated. The
@@ -110,6 +114,14 @@ func (e *searchEval) run(prog *searchKey) ([]int, error) {
 			if rows, err = s.srv.st.MessagesByUID(s.ctx, s.acct.ID, s.sel.id, uids); err != nil {
 				return err
 			}
+		}
+		if prog.cost >= costHeader {
+			// One store round trip for the batch's bodies (openBody
+			// takes them from here).
+			if err := s.prefetchBodies(pending); err != nil {
+				return err
+			}
+			defer s.dropPrefetched()
 		}
 		r := 0
 		for _, i := range pending {
@@ -453,7 +465,12 @@ func containsFolded(s, needle string) bool {
 func (e *searchEval) openBody(mc *msgCtx) (store.Body, error) {
 	if !mc.opened {
 		mc.opened = true
-		mc.body, mc.bodyErr = e.s.srv.st.OpenBody(e.s.ctx, mc.m.BlobID)
+		if b := e.s.prefetched[mc.m.BlobID]; b != nil {
+			delete(e.s.prefetched, mc.m.BlobID)
+			mc.body = b
+		} else {
+			mc.body, mc.bodyErr = e.s.srv.st.OpenBody(e.s.ctx, mc.m.BlobID)
+		}
 		if errors.Is(mc.bodyErr, store.ErrBodyMissing) {
 			e.s.log.Warn("imap search: message body missing", "uid", mc.m.UID)
 			mc.body, mc.bodyErr = nil, nil
@@ -619,7 +636,10 @@ func (e *searchEval) scanPart(body store.Body, p *message.Part, m *textMatcher) 
 	}
 	m.reset()
 	r := message.DecodeReader(p.Encoding, io.NewSectionReader(body, p.BodyStart, p.BodySize))
-	if _, err := io.Copy(m, utf8Reader(p.Param("charset"), r)); err != nil {
+	if e.copyBuf == nil {
+		e.copyBuf = make([]byte, 32<<10)
+	}
+	if _, err := io.CopyBuffer(m, e.utf8Reader(p.Param("charset"), r), e.copyBuf); err != nil {
 		return false, err
 	}
 	return m.finish(), nil
@@ -686,17 +706,17 @@ func (m *textMatcher) finish() bool {
 // and unlabelled text are read as UTF-8 where it is valid and as Latin-1
 // byte by byte elsewhere (mislabelled UTF-8 is common); charsets the
 // converter does not know fall back to the same.
-func utf8Reader(cs string, r io.Reader) io.Reader {
+func (e *searchEval) utf8Reader(cs string, r io.Reader) io.Reader {
 	cs = strings.ToLower(strings.TrimSpace(cs))
 	switch cs {
 	case "utf-8", "utf8":
 		return r
 	case "", "us-ascii", "ascii", "iso-8859-1", "latin1", "iso_8859-1", "unknown-8bit", "x-unknown", "default":
-		return &latin1Reader{r: r}
+		return e.latin1.reset(r)
 	}
 	cr, err := charset.Reader(cs, r)
 	if err != nil {
-		return &latin1Reader{r: r}
+		return e.latin1.reset(r)
 	}
 	return cr
 }
@@ -710,6 +730,12 @@ type latin1Reader struct {
 	out []byte
 	off int
 	err error
+}
+
+// reset makes l read r from its start, keeping its buffers.
+func (l *latin1Reader) reset(r io.Reader) *latin1Reader {
+	l.r, l.n, l.out, l.off, l.err = r, 0, l.out[:0], 0, nil
+	return l
 }
 
 func (l *latin1Reader) Read(p []byte) (int, error) {
