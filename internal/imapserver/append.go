@@ -88,6 +88,40 @@ func cmdAppend(s *session, cmd *command) error {
 			}
 			p.date = t
 		}
+		if b, _ := s.dec.Peek(); b == 'C' || b == 'c' {
+			// RFC 4469 CATENATE.
+			a, ok := s.dec.Atom()
+			if !ok || !strings.EqualFold(a, "CATENATE") || !s.dec.SP() || !s.dec.ExpectSpecial('(') {
+				return s.syntax()
+			}
+			if refuse == nil {
+				refuse = q.check(len(parts)+1, 0)
+			}
+			var bld *bodyBuilder
+			if refuse == nil {
+				parts = append(parts, p)
+				if bld, refuse = s.newBodyBuilder(p); refuse != nil {
+					bld = nil
+				}
+			}
+			err := s.appendCatenate(cmd, bld, &refuse)
+			if bld != nil {
+				if refuse == nil && err == nil {
+					if ferr := bld.finish(); ferr != nil {
+						refuse = ferr
+					}
+				} else {
+					bld.abort()
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if s.dec.AtEOL() {
+				break
+			}
+			continue
+		}
 		utf8Data := false
 		if b, _ := s.dec.Peek(); b == 'U' || b == 'u' {
 			a, ok := s.dec.Atom()
@@ -228,36 +262,74 @@ func (s *session) refuseLiteral(cmd *command, lit imapwire.Literal, err error) e
 // (the pipe pattern of delivery), and commits the file. The literal is read
 // to its end unless reading or writing fails.
 func (s *session) receiveMessage(p *appendPart, r io.Reader) error {
-	w, err := s.srv.st.NewBody(s.ctx)
+	b, err := s.newBodyBuilder(p)
 	if err != nil {
 		return err
+	}
+	if err := b.add(r); err != nil {
+		b.abort()
+		return err
+	}
+	return b.finish()
+}
+
+// bodyBuilder writes a message into a new body file piece by piece (CATENATE
+// sends it in parts), parsing it on the way.
+type bodyBuilder struct {
+	p    *appendPart
+	w    store.BodyWriter
+	pw   *io.PipeWriter
+	done chan parsedBody
+	size int64
+}
+
+type parsedBody struct {
+	st  *message.Structure
+	err error
+}
+
+func (s *session) newBodyBuilder(p *appendPart) (*bodyBuilder, error) {
+	w, err := s.srv.st.NewBody(s.ctx)
+	if err != nil {
+		return nil, err
 	}
 	p.w = w
 	pr, pw := io.Pipe()
-	type parsed struct {
-		st  *message.Structure
-		err error
-	}
-	done := make(chan parsed, 1)
+	b := &bodyBuilder{p: p, w: w, pw: pw, done: make(chan parsedBody, 1)}
 	go func() {
 		st, err := message.Parse(pr)
 		io.Copy(io.Discard, pr) // a parser that stopped early must not block the writer
-		done <- parsed{st, err}
+		b.done <- parsedBody{st, err}
 	}()
-	_, err = io.Copy(io.MultiWriter(w, pw), r)
-	pw.CloseWithError(err)
-	res := <-done
-	if err != nil {
-		return err
-	}
+	return b, nil
+}
+
+func (b *bodyBuilder) add(r io.Reader) error {
+	n, err := io.Copy(io.MultiWriter(b.w, b.pw), r)
+	b.size += n
+	return err
+}
+
+// abort stops the parser; the caller aborts the body file (p.w).
+func (b *bodyBuilder) abort() {
+	b.pw.CloseWithError(errAppendAborted)
+	<-b.done
+}
+
+var errAppendAborted = errors.New("append aborted")
+
+// finish commits the body file and records it in the part.
+func (b *bodyBuilder) finish() error {
+	b.pw.Close()
+	res := <-b.done
 	if res.err != nil {
 		return res.err
 	}
-	ref, err := w.Commit()
+	ref, err := b.w.Commit()
 	if err != nil {
 		return err
 	}
-	p.ref = ref
-	p.structure = res.st.Encode()
+	b.p.ref = ref
+	b.p.structure = res.st.Encode()
 	return nil
 }

@@ -25,6 +25,7 @@ var fuzzSeeds = []string{
 	"k ENABLE QRESYNC\r\nk SELECT INBOX (QRESYNC (1 1 1:* (1 1)))\r\n",
 	"s SELECT INBOX\r\nt SORT (REVERSE DATE SUBJECT) UTF-8 ALL\r\nu UID SORT (FROM REVERSE SIZE DISPLAYFROM) US-ASCII OR SUBJECT re (NOT TO bob)\r\nv SORT (ARRIVAL CC TO DISPLAYTO) KOI8-R 1:*\r\nw SORT (REVERSE) UTF-8 ALL\r\nx SORT RETURN (MIN MAX COUNT ALL SAVE) (DATE) UTF-8 UNSEEN\r\ny UID SORT RETURN () (SIZE) UTF-8 $\r\n",
 	"s SELECT INBOX\r\nt THREAD REFERENCES UTF-8 ALL\r\nu UID THREAD ORDEREDSUBJECT US-ASCII SUBJECT re\r\nv THREAD REFS UTF-8 ALL\r\nw THREAD REFERENCES UTF-8\r\n",
+	"a APPEND INBOX {5+}\r\nx: y\r\n\r\nb APPEND Drafts CATENATE (URL \"/INBOX/;UID=1/;SECTION=HEADER\" TEXT {3+}\r\nabc URL \"/INBOX;UIDVALIDITY=1/;UID=1/;PARTIAL=1.2\")\r\nc APPEND Drafts CATENATE (URL \"imap://a@b/INBOX/;UID=1/;SECTION=HEADER.FIELDS%20(X)\")\r\nd APPEND Drafts CATENATE ()\r\ne APPEND Drafts CATENATE (TEXT ~{2+}\r\n\x00x) {1+}\r\nz\r\n",
 	"m SETMETADATA \"\" (/private/comment \"x\" /shared/a {3+}\r\na\r\n)\r\nn GETMETADATA (MAXSIZE 1 DEPTH infinity) \"\" (/private /shared)\r\no SETMETADATA INBOX (/private/b ~{2+}\r\n\x00\x01 /private/c NIL)\r\np GETMETADATA (DEPTH 2) INBOX /x\r\nq SETMETADATA INBOX ()\r\nr GETMETADATA INBOX (/private/b\r\n",
 	"n NOOP {3+}\r\nabc\r\n((((((((((((((((((((((((((((((((((\r\n* BAD\r\n",
 }
