@@ -45,17 +45,25 @@ func validEntry(name string) bool {
 	return true
 }
 
-// metadataTarget reads the mailbox argument of GETMETADATA/SETMETADATA:
-// "" is the server.
-func (s *session) metadataTarget() (string, error) {
+// metadataTarget reads the mailbox argument of GETMETADATA/SETMETADATA
+// and the space after it: "" is the server. nameErr is an invalid name,
+// answered once the line is read; err ends the command now (syntax).
+func (s *session) metadataTarget() (name string, nameErr, err error) {
 	raw, ok := s.dec.AString()
 	if !ok {
-		return "", s.syntax()
+		return "", nil, s.syntax()
 	}
-	if raw == "" {
-		return "", nil
+	if raw != "" {
+		name, nameErr = s.mailboxName(raw)
+		var perr *parseError
+		if errors.As(nameErr, &perr) {
+			return "", nil, nameErr
+		}
 	}
-	return s.mailboxName(raw)
+	if !s.dec.SP() {
+		return "", nil, s.syntax()
+	}
+	return name, nameErr, nil
 }
 
 // RFC 5464 §4.2 GETMETADATA [(MAXSIZE n DEPTH d)] mailbox entries.
@@ -86,13 +94,9 @@ func cmdGetMetadata(s *session, cmd *command) error {
 			return s.syntax()
 		}
 	}
-	name, nameErr := s.metadataTarget()
-	var perr *parseError
-	if errors.As(nameErr, &perr) {
-		return nameErr
-	}
-	if !s.dec.SP() {
-		return s.syntax()
+	name, nameErr, err := s.metadataTarget()
+	if err != nil {
+		return err
 	}
 	var want []string
 	entry := func() bool {
@@ -199,13 +203,9 @@ func cmdSetMetadata(s *session, cmd *command) error {
 	if !s.dec.SP() {
 		return s.syntax()
 	}
-	name, nameErr := s.metadataTarget()
-	var perr *parseError
-	if errors.As(nameErr, &perr) {
-		return nameErr
-	}
-	if !s.dec.SP() {
-		return s.syntax()
+	name, nameErr, err := s.metadataTarget()
+	if err != nil {
+		return err
 	}
 	var entries []store.MetadataEntry
 	bad := ""
