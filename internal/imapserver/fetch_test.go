@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"database/sql"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"mailroom/internal/message"
 	"mailroom/internal/store"
 )
 
@@ -676,19 +674,7 @@ func fetchBenchMailbox(b *testing.B, e *testEnv, n int) {
 	for done := 0; done < n; {
 		k := min(1000, n-done)
 		raw := crlf(fmt.Sprintf("From: Sender %d <s%d@example.test>\nTo: alice@example.test\nSubject: message batch %d\nDate: Fri, 20 Nov 2026 10:30:00 +0000\nMessage-ID: <%d@example.test>\n\nHello.\n", done, done, done, done))
-		w, err := e.st.NewBody(bg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.WriteString(w, raw)
-		ref, err := w.Commit()
-		if err != nil {
-			b.Fatal(err)
-		}
-		ms, err := message.Parse(strings.NewReader(raw))
-		if err != nil {
-			b.Fatal(err)
-		}
+		ref, ms := e.putBody(b, raw)
 		enc := ms.Encode()
 		batch := make([]store.AppendMessage, k)
 		for i := range batch {

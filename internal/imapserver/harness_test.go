@@ -82,19 +82,7 @@ func (e *testEnv) deliver(mailbox, raw string, flags ...string) uint32 {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	w, err := e.st.NewBody(bg)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	io.WriteString(w, raw)
-	ref, err := w.Commit()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	st, err := message.Parse(strings.NewReader(raw))
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	ref, st := e.putBody(e.t, raw)
 	res, err := e.st.Append(bg, e.acct.ID, []store.AppendMessage{{
 		MailboxID: mb.ID, Body: ref, Flags: flags,
 		InternalDate: time.Date(2026, 11, 20, 10, 30, 0, 0, time.FixedZone("", 3600)),
@@ -104,6 +92,25 @@ func (e *testEnv) deliver(mailbox, raw string, flags ...string) uint32 {
 		e.t.Fatal(err)
 	}
 	return res[0].UID
+}
+
+// putBody stores raw as a message body and parses it, as delivery does.
+func (e *testEnv) putBody(tb testing.TB, raw string) (store.BlobRef, *message.Structure) {
+	tb.Helper()
+	w, err := e.st.NewBody(bg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	io.WriteString(w, raw)
+	ref, err := w.Commit()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := message.Parse(strings.NewReader(raw))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ref, st
 }
 
 // client is a raw IMAP connection for transcript tests.

@@ -2,13 +2,11 @@ package imapserver
 
 import (
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"mailroom/internal/message"
 	"mailroom/internal/store"
 )
 
@@ -51,19 +49,7 @@ func (e *isolationEnv) deliverTo(acct *store.Account, mailbox, raw string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	w, err := e.st.NewBody(bg)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	io.WriteString(w, raw)
-	ref, err := w.Commit()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	st, err := message.Parse(strings.NewReader(raw))
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	ref, st := e.putBody(e.t, raw)
 	if _, err := e.st.Append(bg, acct.ID, []store.AppendMessage{{
 		MailboxID: mb.ID, Body: ref, InternalDate: time.Now(), Structure: st.Encode(),
 	}}, false); err != nil {

@@ -57,19 +57,7 @@ func (e *testEnv) appendAt(mailbox, raw string, date time.Time, flags ...string)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	w, err := e.st.NewBody(bg)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	io.WriteString(w, raw)
-	ref, err := w.Commit()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	st, err := message.Parse(strings.NewReader(raw))
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	ref, st := e.putBody(e.t, raw)
 	res, err := e.st.Append(bg, e.acct.ID, []store.AppendMessage{{
 		MailboxID: mb.ID, Body: ref, Flags: flags, InternalDate: date, Structure: st.Encode(),
 	}}, false)

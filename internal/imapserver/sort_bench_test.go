@@ -2,12 +2,10 @@ package imapserver
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
 
-	"mailroom/internal/message"
 	"mailroom/internal/store"
 )
 
@@ -39,19 +37,7 @@ func threadBenchMailbox(b *testing.B, e *testEnv, n int) {
 			raw += "References: " + strings.Join(refs, " ") + "\r\n"
 		}
 		raw += "\r\nHello.\r\n"
-		w, err := e.st.NewBody(bg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.WriteString(w, raw)
-		ref, err := w.Commit()
-		if err != nil {
-			b.Fatal(err)
-		}
-		st, err := message.Parse(strings.NewReader(raw))
-		if err != nil {
-			b.Fatal(err)
-		}
+		ref, st := e.putBody(b, raw)
 		batch = append(batch, store.AppendMessage{MailboxID: mb.ID, Body: ref, InternalDate: base.Add(time.Duration(j) * time.Second), Structure: st.Encode()})
 		if len(batch) == 1000 || j == n-1 {
 			if _, err := e.st.Append(bg, e.acct.ID, batch, false); err != nil {

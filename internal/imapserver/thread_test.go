@@ -2,7 +2,6 @@ package imapserver
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -118,19 +117,7 @@ func TestThreadOldStructure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := e.st.NewBody(bg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(w, raw)
-	ref, err := w.Commit()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := message.Parse(strings.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, st := e.putBody(t, raw)
 	// Version 1: no References at the end.
 	st.References = ""
 	enc := st.Encode()
